@@ -1,0 +1,3 @@
+"""Placeholder CLI (replaced below)."""
+def main() -> int:
+    return 0

@@ -1,0 +1,1 @@
+"""heartops.feeds layer."""

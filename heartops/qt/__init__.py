@@ -1,0 +1,1 @@
+"""heartops.qt layer."""
