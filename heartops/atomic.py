@@ -21,7 +21,7 @@ def atomic_path(target: Path, *, suffix: str = "") -> Iterator[Path]:
         Suffix for the temporary name, for writers that choose a format by extension.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp",
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suffix,
                                     dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
