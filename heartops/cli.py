@@ -1,3 +1,219 @@
-"""Placeholder CLI (replaced below)."""
-def main() -> int:
+"""The ``heartops`` command line.
+
+Headless commands import only what they use, and never Qt, so ``heartops --help`` and the
+network, zone and metric commands start fast and run on machines without a display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from heartops import __version__
+from heartops.core.errors import HeartopsError
+from heartops.core.geo import GeoPoint
+
+log = logging.getLogger("heartops")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class ConsoleProgress:
+    """Prints the steps of long work with the time elapsed, on stderr."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, step: str, fraction: float | None = None) -> None:
+        """Print one progress line."""
+        done = f" {fraction:4.0%}" if fraction is not None else ""
+        print(f"[{time.perf_counter() - self.started:6.1f}s]{done} {step}", file=sys.stderr,
+              flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="heartops",
+        description="Operations and dispatch desktop GIS for alternative crisis response.",
+    )
+    parser.add_argument("--version", action="version", version=f"heartops {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run the app on the built-in demo city")
+    demo.add_argument("--offscreen", action="store_true", help="run without a display")
+    demo.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                      help="quit after this many seconds")
+    demo.add_argument("--screenshot", default=None, metavar="FILE.png",
+                      help="save a screenshot of the window before quitting")
+    demo.set_defaults(handler=_demo)
+
+    _add_network_commands(commands)
+    _add_zone_commands(commands)
+
+    route = commands.add_parser("route", help="drive time and distance between two points")
+    route.add_argument("origin", metavar="LAT,LON")
+    route.add_argument("destination", metavar="LAT,LON")
+    route.add_argument("--network", default="demo", metavar="NAME")
+    route.add_argument("--json", action="store_true", help="print JSON")
+    route.set_defaults(handler=_route)
+    return parser
+
+
+def _add_network_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    network = commands.add_parser("network", help="build and inspect road networks")
+    sub = network.add_subparsers(dest="network_command", metavar="ACTION", required=True)
+    build = sub.add_parser(
+        "build", help="build a road network from OSM",
+        description="SOURCE is 'demo' (the built-in synthetic city), an .osm, .osm.bz2, "
+                    ".osm.pbf or .graphml file, or a place name (needs the internet).")
+    build.add_argument("source", metavar="SOURCE")
+    build.add_argument("--name", default=None, help="cache name (default: from the source)")
+    build.add_argument("--speed-rule", choices=["us-default", "osmnx"], default="us-default",
+                       help="speeds of roads without a maxspeed tag (default: US table)")
+    build.set_defaults(handler=_network_build)
+    sub.add_parser("list", help="list built networks").set_defaults(handler=_network_list)
+    info = sub.add_parser("info", help="show facts about one network")
+    info.add_argument("name")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=_network_info)
+
+
+def _add_zone_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    zones = commands.add_parser("zones", help="import and list zone layers (beats, districts)")
+    sub = zones.add_subparsers(dest="zones_command", metavar="ACTION", required=True)
+    imp = sub.add_parser("import", help="import polygons from GeoJSON, GeoPackage or shapefile")
+    imp.add_argument("file")
+    imp.add_argument("--layer", required=True, help="name to store the zones under")
+    imp.add_argument("--id-field", default=None, help="field holding the zone id")
+    imp.add_argument("--group-field", default=None, help="field holding the zone's group")
+    imp.add_argument("--source-layer", default=None, help="layer to read from a GeoPackage")
+    imp.set_defaults(handler=_zones_import)
+    sub.add_parser("list", help="list imported zone layers").set_defaults(handler=_zones_list)
+
+
+def _network_build(args: argparse.Namespace) -> int:
+    from heartops.routing.build import build_network
+    from heartops.routing.demo_setup import DEMO_NAME, build_demo
+    from heartops.routing.roads import SpeedRule
+
+    progress = ConsoleProgress()
+    if args.source == DEMO_NAME:
+        result = build_demo(name=args.name or DEMO_NAME, progress=progress)
+    else:
+        result = build_network(args.source, name=args.name, speed_rule=SpeedRule(args.speed_rule),
+                               progress=progress)
+    meta = result.network.meta
+    west, south, east, north = meta["bbox"]
+    print(f"network {result.network.name!r}: {meta['nodes']:,} nodes, {meta['edges']:,} edges")
+    print(f"bounding box: {south:.5f},{west:.5f} to {north:.5f},{east:.5f} (lat,lon)")
+    print(f"built in {result.seconds:.1f} s -> {result.path}")
     return 0
+
+
+def _network_list(args: argparse.Namespace) -> int:
+    from heartops.routing.network import list_networks, read_meta
+
+    names = list_networks()
+    if not names:
+        print("no networks built yet; try: heartops network build demo")
+    for name in names:
+        meta = read_meta(name)
+        print(f"{name:24s} {meta['nodes']:>8,} nodes {meta['edges']:>8,} edges  {meta['source']}")
+    return 0
+
+
+def _network_info(args: argparse.Namespace) -> int:
+    from heartops.routing.network import read_meta
+
+    meta = read_meta(args.name)
+    if args.json:
+        print(json.dumps(meta, indent=2, sort_keys=True))
+        return 0
+    for key in sorted(meta):
+        print(f"{key:18s} {meta[key]}")
+    return 0
+
+
+def _zones_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from heartops.routing.zones import import_zones
+
+    report = import_zones(Path(args.file), layer=args.layer, id_field=args.id_field,
+                          group_field=args.group_field, source_layer=args.source_layer,
+                          progress=ConsoleProgress())
+    for line in report.summary_lines():
+        print(line)
+    return 0
+
+
+def _zones_list(args: argparse.Namespace) -> int:
+    from heartops.routing.zones import list_zone_layers
+
+    layers = list_zone_layers()
+    if not layers:
+        print("no zone layers yet; try: heartops zones import FILE --layer beats")
+    for info in layers:
+        print(info.summary())
+    return 0
+
+
+def _route(args: argparse.Namespace) -> int:
+    from heartops.routing.engine import TravelTimeEngine
+    from heartops.routing.network import load_network
+
+    engine = TravelTimeEngine(load_network(args.network))
+    route = engine.route(_parse_point(args.origin), _parse_point(args.destination))
+    result = {"seconds": round(route.seconds, 2), "meters": round(route.meters, 1),
+              "nodes": len(route.nodes)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{route.seconds / 60:.1f} min ({route.seconds:.1f} s), "
+              f"{route.meters / 1000:.2f} km, {len(route.nodes)} road nodes")
+    return 0
+
+
+def _parse_point(text: str) -> GeoPoint:
+    try:
+        lat, lon = (float(part) for part in text.split(","))
+        return GeoPoint(lat, lon)
+    except ValueError as exc:
+        raise HeartopsError(f"bad point {text!r}: expected LAT,LON in decimal degrees ({exc})") \
+            from None
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from heartops.app import run_demo
+
+    return run_demo(offscreen=args.offscreen, duration_s=args.duration,
+                    screenshot=args.screenshot)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args))
+    except HeartopsError as exc:
+        print(f"heartops: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("heartops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
