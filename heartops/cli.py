@@ -93,17 +93,21 @@ def _add_zone_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     imp.add_argument("--id-field", default=None, help="field holding the zone id")
     imp.add_argument("--group-field", default=None, help="field holding the zone's group")
     imp.add_argument("--source-layer", default=None, help="layer to read from a GeoPackage")
+    imp.add_argument("--where", default=None, metavar="SQL",
+                     help="keep only matching features, e.g. \"addresstype = 'city'\"")
     imp.set_defaults(handler=_zones_import)
     sub.add_parser("list", help="list imported zone layers").set_defaults(handler=_zones_list)
 
 
 def _network_build(args: argparse.Namespace) -> int:
     from heartops.routing.build import build_network
-    from heartops.routing.demo_setup import DEMO_NAME, build_demo
+    from heartops.routing.network import DEMO_NAME
     from heartops.routing.roads import SpeedRule
 
     progress = ConsoleProgress()
     if args.source == DEMO_NAME:
+        from heartops.routing.demo_setup import build_demo
+
         result = build_demo(name=args.name or DEMO_NAME, progress=progress)
     else:
         result = build_network(args.source, name=args.name, speed_rule=SpeedRule(args.speed_rule),
@@ -147,7 +151,7 @@ def _zones_import(args: argparse.Namespace) -> int:
 
     report = import_zones(Path(args.file), layer=args.layer, id_field=args.id_field,
                           group_field=args.group_field, source_layer=args.source_layer,
-                          progress=ConsoleProgress())
+                          where=args.where, progress=ConsoleProgress())
     for line in report.summary_lines():
         print(line)
     return 0

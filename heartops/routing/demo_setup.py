@@ -14,11 +14,10 @@ from heartops.core.geo import GeoPoint
 from heartops.core.progress import Progress, no_progress
 from heartops.routing.build import BuildResult, build_network
 from heartops.routing.demo_city import DEMO_TIMEZONE, write_demo_city
-from heartops.routing.network import list_networks, load_network
+from heartops.routing.network import DEMO_NAME, list_networks, load_network
 from heartops.routing.posts import Post, save_posts
 from heartops.routing.zones import list_zone_layers, save_zone_layer
 
-DEMO_NAME = "demo"
 SYNTHETIC_SOURCE = "heartops synthetic demo city"
 
 

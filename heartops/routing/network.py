@@ -28,6 +28,7 @@ from heartops.core.errors import NetworkError
 from heartops.paths import networks_dir
 
 FORMAT_VERSION = 1
+DEMO_NAME = "demo"  # the built-in synthetic city
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 FloatArray = npt.NDArray[np.float64]

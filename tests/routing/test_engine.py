@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import networkx as nx
@@ -43,7 +44,7 @@ def _osmnx_time(graph: nx.MultiDiGraph, origin: int, destination: int) -> float:
     path = ox.routing.shortest_path(graph, origin, destination, weight="travel_time")
     return sum(
         min(data["travel_time"] for data in graph[u][v].values())
-        for u, v in zip(path[:-1], path[1:], strict=True)
+        for u, v in itertools.pairwise(path)
     )
 
 
