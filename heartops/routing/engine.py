@@ -144,8 +144,20 @@ class TravelTimeEngine:
         )
         return times, previous
 
-    def etas_to(self, call: GeoPoint, units: Mapping[str, GeoPoint]) -> dict[str, Eta]:
+    def etas_to(
+        self, call: GeoPoint, units: Mapping[str, GeoPoint], *, with_meters: bool = True
+    ) -> dict[str, Eta]:
         """Return every unit's drive time and distance to ``call`` from ONE reverse search.
+
+        Parameters
+        ----------
+        call
+            Where the call is.
+        units
+            Unit positions by unit id.
+        with_meters
+            Also measure each drive's length (walks every path; about as long as the search
+            itself). Without it ``Eta.meters`` is ``nan``.
 
         Raises
         ------
@@ -160,7 +172,10 @@ class TravelTimeEngine:
         nodes, snap_m = self.snap_many([units[u].lat for u in unit_ids],
                                        [units[u].lon for u in unit_ids])
         times, next_hop = self.times_to(target)
-        meters = self._path_lengths(nodes, next_hop, target)
+        if with_meters:
+            meters = self._path_lengths(nodes, next_hop, target)
+        else:
+            meters = np.full(len(unit_ids), math.nan)
         etas = {}
         for i, unit_id in enumerate(unit_ids):
             if snap_m[i] > self.max_snap_m:
