@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_network_commands(commands)
     _add_zone_commands(commands)
+    _add_avl_commands(commands)
 
     route = commands.add_parser("route", help="drive time and distance between two points")
     route.add_argument("origin", metavar="LAT,LON")
@@ -97,6 +98,49 @@ def _add_zone_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
                      help="keep only matching features, e.g. \"addresstype = 'city'\"")
     imp.set_defaults(handler=_zones_import)
     sub.add_parser("list", help="list imported zone layers").set_defaults(handler=_zones_list)
+
+
+def _add_avl_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    avl = commands.add_parser("avl", help="receive vehicle positions (AVL)")
+    sub = avl.add_subparsers(dest="avl_command", metavar="ACTION", required=True)
+    listen = sub.add_parser("listen", help="listen for NMEA 0183 RMC or JSON-lines fixes",
+                            description="Validates every fix and prints accepted ones; Ctrl-C "
+                                        "stops and prints counts of rejected fixes by reason.")
+    listen.add_argument("--udp", type=int, default=None, metavar="PORT")
+    listen.add_argument("--tcp", type=int, default=None, metavar="PORT")
+    listen.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: this computer only)")
+    listen.add_argument("--format", choices=["auto", "nmea", "jsonl"], default="auto")
+    listen.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop after this many seconds")
+    listen.set_defaults(handler=_avl_listen)
+
+
+def _avl_listen(args: argparse.Namespace) -> int:
+    import threading
+
+    from heartops.core.avl import AvlFix
+    from heartops.feeds.avl_listen import FeedServer, listen
+
+    if args.udp is None and args.tcp is None:
+        raise HeartopsError("avl listen: give --udp PORT and/or --tcp PORT")
+    stop = threading.Event()
+    if args.duration is not None:
+        threading.Timer(args.duration, stop.set).start()
+
+    def show(fix: AvlFix) -> None:
+        print(f"{fix.time:%H:%M:%S} {fix.unit_id:12s} {fix.position.lat:.6f},"
+              f"{fix.position.lon:.6f}", flush=True)
+
+    def ready(servers: list[FeedServer]) -> None:
+        print("listening on " + ", ".join(str(server) for server in servers), file=sys.stderr,
+              flush=True)
+
+    stats = listen(udp_port=args.udp, tcp_port=args.tcp, host=args.host, on_fix=show,
+                   stop_event=stop, format=args.format, on_ready=ready)
+    stop.set()
+    print(str(stats), file=sys.stderr)
+    return 0
 
 
 def _network_build(args: argparse.Namespace) -> int:
