@@ -9,6 +9,7 @@ node with a KD-tree on projected coordinates.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -100,8 +101,20 @@ class TravelTimeEngine:
         # Sorted (tail, head) keys find the edge of any node pair with one searchsorted.
         self._edge_keys = network.edge_tail * n + network.fwd_indices
         self._tree = cKDTree(np.column_stack([network.node_x, network.node_y]))
-        self._to_xy = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
-        self._to_lonlat = pyproj.Transformer.from_crs(network.crs, "EPSG:4326", always_xy=True)
+        # pyproj transformers must not be shared between threads (it can crash); the engine
+        # is called from worker threads, so each thread makes its own.
+        self._per_thread = threading.local()
+
+    def _transformers(self) -> tuple[pyproj.Transformer, pyproj.Transformer]:
+        """Return the calling thread's (lon/lat to x/y, x/y to lon/lat) transformers."""
+        pair: tuple[pyproj.Transformer, pyproj.Transformer] | None = getattr(
+            self._per_thread, "pair", None)
+        if pair is None:
+            crs = self.network.crs
+            pair = (pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True),
+                    pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True))
+            self._per_thread.pair = pair
+        return pair
 
     # -- snapping ---------------------------------------------------------------------------
 
@@ -110,7 +123,8 @@ class TravelTimeEngine:
 
         Points beyond ``max_snap_m`` are not refused here; callers compare the distances.
         """
-        x, y = self._to_xy.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        x, y = self._transformers()[0].transform(np.asarray(lon, dtype=float),
+                                                 np.asarray(lat, dtype=float))
         distances, nodes = self._tree.query(np.column_stack([np.atleast_1d(x), np.atleast_1d(y)]))
         return np.asarray(nodes, dtype=np.int64), np.asarray(distances, dtype=np.float64)
 
@@ -256,7 +270,7 @@ class TravelTimeEngine:
         return shapely.transform(area, self._xy_to_lonlat)
 
     def _xy_to_lonlat(self, coords: FloatArray) -> FloatArray:
-        lon, lat = self._to_lonlat.transform(coords[:, 0], coords[:, 1])
+        lon, lat = self._transformers()[1].transform(coords[:, 0], coords[:, 1])
         return np.column_stack([lon, lat])
 
     def nearest_cover(self, posts: Sequence[GeoPoint], minutes: float) -> Cover:

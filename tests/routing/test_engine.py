@@ -162,3 +162,21 @@ def test_unreachable_unit_is_reported_not_dropped() -> None:
     etas = engine.etas_to(GeoPoint(36.0, -78.90), {"A": GeoPoint(36.0, -78.899)})
     assert not etas["A"].reachable and etas["A"].note == "no road route to the call"
     assert math.isinf(etas["A"].meters)
+
+
+def test_engine_is_safe_to_share_between_threads(
+    durham: tuple[nx.MultiDiGraph, TravelTimeEngine],
+) -> None:
+    # pyproj transformers crash when shared across threads; the engine keeps one per thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, engine = durham
+    network = engine.network
+    points = [_node_point(network, n) for n in range(0, network.node_count, 37)]
+    expected = [engine.snap(p).node for p in points]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(5):
+            results = list(pool.map(lambda p: engine.snap(p).node, points))
+            assert results == expected
+        areas = list(pool.map(lambda p: engine.isochrone(p, 2).area, points[:8]))
+    assert all(area > 0 for area in areas)

@@ -1,0 +1,139 @@
+"""The composition root: loads data, builds the engine and the window, and wires them.
+
+The only module that knows every layer. Qt is imported inside :func:`run_demo`, after
+``QT_QPA_PLATFORM`` is settled, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from heartops.qt.main_window import MainWindow
+
+DEMO_CITY_NAME = "Demo city"
+WINDOW_SIZE = (1280, 800)
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """Everything the demo window shows, loaded from the user dirs."""
+
+    network: Any
+    engine: Any
+    beats: Any
+    districts: Any
+    posts: list[Any]
+
+
+class _StderrProgress:
+    """Prints progress of the first-run demo build on stderr, with the time elapsed."""
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __call__(self, step: str, fraction: float | None = None) -> None:
+        done = f" {fraction:4.0%}" if fraction is not None else ""
+        print(f"[{time.perf_counter() - self._started:6.1f}s]{done} {step}", file=sys.stderr,
+              flush=True)
+
+
+def load_demo() -> DemoData:
+    """Build the demo city if needed (about half a minute the first time), then load it."""
+    from heartops.core.errors import ZoneError
+    from heartops.routing.demo_setup import demo_layer, ensure_demo
+    from heartops.routing.engine import TravelTimeEngine
+    from heartops.routing.network import DEMO_NAME, load_network
+    from heartops.routing.posts import load_posts
+    from heartops.routing.zones import load_zone_layer
+
+    ensure_demo(progress=_StderrProgress())
+    network = load_network(DEMO_NAME)
+    try:
+        districts = load_zone_layer(demo_layer(DEMO_NAME, "districts"))
+    except ZoneError:
+        districts = None  # optional: the map just draws no district outlines
+    return DemoData(network=network, engine=TravelTimeEngine(network),
+                    beats=load_zone_layer(demo_layer(DEMO_NAME, "beats")),
+                    districts=districts, posts=load_posts(DEMO_NAME))
+
+
+def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
+             screenshot: str | None = None) -> int:
+    """Run the app on the built-in demo city.
+
+    Parameters
+    ----------
+    offscreen
+        Render without a display (``QT_QPA_PLATFORM=offscreen``); the window layout is then
+        neither read from nor saved to the user's settings.
+    duration_s
+        Quit after this many seconds (for smoke tests and screenshots).
+    screenshot
+        Save a PNG of the window here just before quitting (needs ``duration_s``).
+
+    Returns
+    -------
+    int
+        0, or 1 if any exception was raised while the app ran (also inside Qt slots).
+    """
+    if offscreen:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    data = load_demo()
+
+    from PySide6 import QtCore, QtWidgets
+
+    from heartops.qt.main_window import MainWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    settings = None if offscreen else QtCore.QSettings("heartops", "heartops")
+    window = MainWindow(network=data.network, engine=data.engine, beats=data.beats,
+                        districts=data.districts, posts=data.posts,
+                        city_name=DEMO_CITY_NAME, settings=settings)
+    if offscreen or screenshot:
+        window.resize(*WINDOW_SIZE)  # screenshots are always the same size
+    window.show()
+    window.select_post(0)  # open on something to look at: the first post's drive areas
+    with _recording_exceptions() as errors:
+        if duration_s is not None:
+            QtCore.QTimer.singleShot(int(duration_s * 1000),
+                                     lambda: _finish(app, window, screenshot))
+        app.exec()
+    return 1 if errors else 0
+
+
+def _finish(app: Any, window: MainWindow, screenshot: str | None) -> None:
+    if screenshot:
+        path = Path(screenshot)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(path)):
+            raise OSError(f"could not write the screenshot {path}")
+        print(f"screenshot saved to {path}", file=sys.stderr)
+    window.close()
+    app.quit()
+
+
+@contextmanager
+def _recording_exceptions() -> Iterator[list[BaseException]]:
+    """Record exceptions that reach ``sys.excepthook`` (PySide reports slot errors there)."""
+    errors: list[BaseException] = []
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException,
+             traceback: TracebackType | None) -> None:
+        errors.append(value)
+        previous(kind, value, traceback)  # still print the traceback
+
+    sys.excepthook = hook
+    try:
+        yield errors
+    finally:
+        sys.excepthook = previous

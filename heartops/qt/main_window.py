@@ -1,0 +1,442 @@
+"""The main window: the map, the staging-posts panel, menus and the status bar.
+
+The window is handed everything already loaded (network, engine, zones, posts); it never
+opens files, so tests can build it from in-memory objects and ``heartops/app.py`` stays the
+one place that wires the app together.
+
+Drive-time areas are computed off the UI thread: each request is an immutable
+:class:`IsochroneRequest` with a serial number, run on the window's own one-thread executor,
+and its result comes back to the main thread as a queued signal. A result whose serial is not
+the latest (the user picked another post or clicked elsewhere meanwhile) is dropped, and a
+queued request that is already stale when its turn comes is skipped without routing. One
+thread is enough (an isochrone takes milliseconds) and means the engine is never used by two
+threads at once.
+
+Why ``concurrent.futures`` and not ``QThreadPool``: the engine projects with pyproj, and
+pyproj segfaults on the second ``QRunnable`` run in the same pool thread while the main thread
+spins the event loop (PySide 6.11, pyproj 3.7; reproduced outside the app). A plain Python
+thread keeps one thread state for its life and has no such problem.
+
+QSettings keeps only the window geometry and dock layout (ARCHITECTURE.md); it is injected, so
+tests and offscreen runs never touch the user's settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import zoneinfo
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from heartops.core.errors import HeartopsError
+from heartops.core.geo import GeoPoint
+from heartops.qt.map_view import LAYERS, MapView, short_post_name
+from heartops.qt.theme import DEFAULT_THEME, Theme, apply_stylesheet, map_palette
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from heartops.routing.engine import TravelTimeEngine
+    from heartops.routing.network import RoadNetwork
+    from heartops.routing.posts import Post
+
+log = logging.getLogger(__name__)
+
+#: Drive-time areas shown for a post or a clicked point, in minutes.
+ISOCHRONE_MINUTES: tuple[float, ...] = (8.0, 12.0)
+#: Name prefix of the drive-time worker thread (tests check none outlives its window).
+WORKER_THREAD_PREFIX = "heartops-isochrones"
+
+_SETTINGS_GEOMETRY = "main_window/geometry"
+_SETTINGS_STATE = "main_window/state"
+_DEFAULT_SIZE = (1280, 800)
+_LAYER_TITLES = {"roads": "Roads", "zones": "Zones (beats, districts)", "posts": "Post markers"}
+
+
+@dataclass(frozen=True, slots=True)
+class IsochroneRequest:
+    """One ask for drive-time areas, as sent to the worker.
+
+    Attributes
+    ----------
+    serial
+        Increases with every request; results of older requests are dropped.
+    point
+        Where the drive starts.
+    minutes
+        The drive times to draw areas for.
+    label
+        What the point is, for the status bar (``"post P1 Main St"``, ``"clicked point"``).
+    """
+
+    serial: int
+    point: GeoPoint
+    minutes: tuple[float, ...]
+    label: str
+
+
+@dataclass(frozen=True)
+class IsochroneResult:
+    """Drive-time areas computed for a request.
+
+    Attributes
+    ----------
+    request
+        The request answered.
+    areas
+        ``(lon/lat polygon, minutes)`` pairs.
+    origin
+        The road node the drive starts from (the snapped point).
+    snap_m
+        Distance from the requested point to that node, in metres.
+    """
+
+    request: IsochroneRequest
+    areas: list[tuple[Any, float]]
+    origin: GeoPoint
+    snap_m: float
+
+
+def compute_isochrones(engine: TravelTimeEngine, request: IsochroneRequest) -> IsochroneResult:
+    """Snap the request's point and compute its drive-time areas (runs on a worker thread).
+
+    Raises
+    ------
+    SnapError
+        When the point is too far from every road.
+    """
+    snap = engine.snap(request.point, what=request.label)
+    network = engine.network
+    origin = GeoPoint(float(network.node_lat[snap.node]), float(network.node_lon[snap.node]))
+    areas = [(engine.isochrone(request.point, minutes), minutes) for minutes in request.minutes]
+    return IsochroneResult(request=request, areas=areas, origin=origin, snap_m=snap.distance_m)
+
+
+class _WorkerSignals(QtCore.QObject):
+    """Carries worker results to the main thread (lives there, so connections are queued)."""
+
+    done = QtCore.Signal(object)
+    failed = QtCore.Signal(object, str)
+
+
+def _run_request(engine: TravelTimeEngine, request: IsochroneRequest, signals: _WorkerSignals,
+                 is_current: Callable[[int], bool]) -> None:
+    """Worker body: compute the areas unless a newer request made this one stale."""
+    if not is_current(request.serial):
+        return
+    try:
+        result = compute_isochrones(engine, request)
+    except HeartopsError as exc:
+        signals.failed.emit(request, str(exc))
+        return
+    except Exception as exc:
+        # A bug, not a user error: report it where slot errors go (the demo run then fails).
+        sys.excepthook(*sys.exc_info())
+        signals.failed.emit(request, f"drive-time areas failed: {exc}")
+        return
+    signals.done.emit(result)
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The dispatch board's main window.
+
+    Parameters
+    ----------
+    network
+        The loaded road network.
+    engine
+        The drive-time engine over ``network``.
+    beats, districts
+        Zone layers (EPSG:4326) to draw, or ``None``.
+    posts
+        Staging posts.
+    city_name
+        Shown in the title and status bar; defaults to the network name.
+    settings
+        Where the window geometry and dock layout persist; ``None`` keeps nothing.
+    clock
+        Returns the time shown in the status bar (default: now, in the city's time zone).
+    theme
+        The starting theme.
+    parent
+        The parent widget.
+    """
+
+    #: Emitted on the main thread after drive-time areas were drawn.
+    isochrones_shown = QtCore.Signal(object)
+
+    def __init__(
+        self,
+        *,
+        network: RoadNetwork,
+        engine: TravelTimeEngine,
+        beats: gpd.GeoDataFrame | None = None,
+        districts: gpd.GeoDataFrame | None = None,
+        posts: Sequence[Post] = (),
+        city_name: str | None = None,
+        settings: QtCore.QSettings | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        theme: Theme = DEFAULT_THEME,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.network = network
+        self.engine = engine
+        self.posts = list(posts)
+        self.city_name = city_name or network.name
+        self.synthetic = bool(network.meta.get("synthetic"))
+        self.theme = theme
+        self.last_result: IsochroneResult | None = None
+        self._settings = settings
+        self._clock = clock or _city_clock(network.meta.get("timezone"))
+        self._serial = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self._signals = _WorkerSignals(self)
+        self._signals.done.connect(self._on_isochrones)
+        self._signals.failed.connect(self._on_isochrones_failed)
+
+        self.setWindowTitle(f"heartops — {self.city_name}"
+                            + (" (synthetic demo city)" if self.synthetic else ""))
+        self.map_view = self._build_map(beats, districts)
+        self.setCentralWidget(self.map_view)
+        self.posts_dock, self.post_list = self._build_posts_dock()
+        self._build_status_bar()
+        self._build_menus()
+        self.set_theme(theme)
+        self.resize(*_DEFAULT_SIZE)
+        self._restore_layout()
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _build_map(self, beats: gpd.GeoDataFrame | None,
+                   districts: gpd.GeoDataFrame | None) -> MapView:
+        view = MapView(self, palette=map_palette(self.theme))
+        view.set_network(self.network)
+        view.set_zones(beats, districts)
+        view.set_posts(self.posts)
+        view.map_clicked.connect(self._on_map_clicked)
+        view.post_clicked.connect(self.select_post)
+        return view
+
+    def _build_posts_dock(self) -> tuple[QtWidgets.QDockWidget, QtWidgets.QListWidget]:
+        dock = QtWidgets.QDockWidget("Staging posts", self)
+        dock.setObjectName("postsDock")  # saveState needs it
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        listing = QtWidgets.QListWidget(dock)
+        listing.setObjectName("postList")
+        listing.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
+        listing.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for post in self.posts:
+            item = QtWidgets.QListWidgetItem(f"{post.post_id}  {short_post_name(post)}")
+            item.setToolTip(f"{post.name}\n{post.location.lat:.5f}, {post.location.lon:.5f}\n"
+                            "Select to show its 8- and 12-minute drive areas")
+            listing.addItem(item)
+        if not self.posts:
+            listing.addItem("No staging posts for this city")
+            listing.setEnabled(False)
+        listing.currentRowChanged.connect(self._on_post_row_changed)
+        dock.setWidget(listing)
+        dock.setMinimumWidth(220)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        return dock, listing
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        # A label, not showMessage(): hovering a menu clears temporary messages for good,
+        # and the snapped point must stay readable until the next pick.
+        self.info_label = QtWidgets.QLabel(
+            "Click the map or pick a staging post to see drive-time areas")
+        self.info_label.setObjectName("infoLabel")
+        self.info_label.setMinimumWidth(1)  # may be cut short rather than push the others
+        bar.addWidget(self.info_label, 1)
+        self.city_label = QtWidgets.QLabel(self.city_name)
+        self.synthetic_label = QtWidgets.QLabel("SYNTHETIC DEMO CITY")
+        self.synthetic_label.setObjectName("syntheticBadge")
+        self.synthetic_label.setToolTip("A generated city: no real streets, people or calls")
+        self.synthetic_label.setVisible(self.synthetic)
+        self.counts_label = QtWidgets.QLabel(
+            f"{self.network.node_count:,} nodes · {self.network.edge_count:,} edges")
+        self.clock_label = QtWidgets.QLabel()
+        self.clock_label.setObjectName("clockLabel")
+        for label in (self.city_label, self.synthetic_label, self.counts_label,
+                      self.clock_label):
+            bar.addPermanentWidget(label)
+        self._clock_timer = QtCore.QTimer(self)
+        self._clock_timer.timeout.connect(self._tick)
+        self._clock_timer.start(1000)
+        self._tick()
+
+    def _build_menus(self) -> None:
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        view_menu = menus.addMenu("&View")
+        zoom = view_menu.addAction("&Zoom to city")
+        zoom.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Home))
+        zoom.triggered.connect(self.map_view.zoom_to_city)
+        view_menu.addSeparator()
+        self.theme_actions = self._theme_actions(view_menu)
+        view_menu.addSeparator()
+        self.layer_actions: dict[str, QtGui.QAction] = {}
+        for layer in LAYERS:
+            action = view_menu.addAction(_LAYER_TITLES[layer])
+            action.setCheckable(True)
+            action.setChecked(self.map_view.layer_visible(layer))
+            action.toggled.connect(lambda on, name=layer: self.map_view.set_layer_visible(name, on))
+            self.layer_actions[layer] = action
+        view_menu.addSeparator()
+        panel = self.posts_dock.toggleViewAction()
+        panel.setText("Posts panel")
+        view_menu.addAction(panel)
+
+    def _theme_actions(self, menu: QtWidgets.QMenu) -> dict[Theme, QtGui.QAction]:
+        group = QtGui.QActionGroup(self)
+        group.setExclusive(True)
+        actions = {}
+        for theme, title in ((Theme.DARK, "&Dark theme"), (Theme.LIGHT, "&Light theme")):
+            action = menu.addAction(title)
+            action.setCheckable(True)
+            action.setChecked(theme == self.theme)
+            action.triggered.connect(lambda _checked=False, t=theme: self.set_theme(t))
+            group.addAction(action)
+            actions[theme] = action
+        return actions
+
+    # -- theme ------------------------------------------------------------------------------
+
+    def set_theme(self, theme: Theme) -> None:
+        """Switch the window style sheet and the map colours to ``theme``."""
+        self.theme = theme
+        apply_stylesheet(self, theme)
+        self.map_view.set_palette(map_palette(theme))
+        self.theme_actions[theme].setChecked(True)
+
+    # -- posts and drive-time areas ---------------------------------------------------------
+
+    def select_post(self, index: int) -> None:
+        """Select staging post ``index``: highlights it in the list and shows its areas."""
+        if 0 <= index < len(self.posts):
+            self.post_list.setCurrentRow(index)
+
+    def _on_post_row_changed(self, row: int) -> None:
+        if 0 <= row < len(self.posts):
+            post = self.posts[row]
+            self.request_isochrones(post.location,
+                                    label=f"post {post.post_id} ({short_post_name(post)})")
+
+    def _on_map_clicked(self, lat: float, lon: float) -> None:
+        self.request_isochrones(GeoPoint(lat, lon), label="the clicked point")
+
+    def request_isochrones(self, point: GeoPoint, *, label: str) -> IsochroneRequest:
+        """Ask for the drive-time areas around ``point``; the newest request wins.
+
+        Returns
+        -------
+        IsochroneRequest
+            The request sent to the worker.
+        """
+        self._serial += 1
+        request = IsochroneRequest(self._serial, point, ISOCHRONE_MINUTES, label)
+        self.show_status(f"Computing drive-time areas from {label}…")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix=WORKER_THREAD_PREFIX)
+        self._executor.submit(_run_request, self.engine, request, self._signals,
+                              self._is_current)
+        return request
+
+    def shutdown_worker(self) -> None:
+        """Drop queued requests and wait for the running one; the next request starts anew."""
+        self._serial += 1  # anything still queued or running is now stale
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _is_current(self, serial: int) -> bool:
+        # Read from the worker thread: a plain int attribute read is atomic under the GIL.
+        return serial == self._serial
+
+    def _on_isochrones(self, result: IsochroneResult) -> None:
+        if not self._is_current(result.request.serial):
+            return  # stale: another post or point was picked meanwhile
+        self.last_result = result
+        self.map_view.show_isochrones(result.areas, origin=result.origin)
+        self.show_status(_describe(result))
+        self.isochrones_shown.emit(result)
+
+    def _on_isochrones_failed(self, request: IsochroneRequest, message: str) -> None:
+        if not self._is_current(request.serial):
+            return
+        self.last_result = None
+        self.map_view.clear_isochrones()
+        self.show_status(message)
+
+    # -- status, clock, layout ------------------------------------------------------------
+
+    def show_status(self, text: str) -> None:
+        """Show ``text`` at the left of the status bar until the next status."""
+        self.info_label.setText(text)
+        self.info_label.setToolTip(text)  # the whole text, when the label cuts it short
+
+    def status_text(self) -> str:
+        """Return the text shown at the left of the status bar."""
+        return self.info_label.text()
+
+    def _tick(self) -> None:
+        self.clock_label.setText(self._clock().strftime("%a %d %b  %H:%M:%S"))
+
+    def _restore_layout(self) -> None:
+        if self._settings is None:
+            return
+        geometry = self._settings.value(_SETTINGS_GEOMETRY)
+        state = self._settings.value(_SETTINGS_STATE)
+        if isinstance(geometry, QtCore.QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QtCore.QByteArray):
+            self.restoreState(state)
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 - Qt's name
+        """Restart the clock (closing the window stops it)."""
+        if not self._clock_timer.isActive():
+            self._clock_timer.start(1000)
+            self._tick()
+        super().showEvent(event)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        """Save the layout, drop pending work and wait for the worker before closing."""
+        if self._settings is not None:
+            self._settings.setValue(_SETTINGS_GEOMETRY, self.saveGeometry())
+            self._settings.setValue(_SETTINGS_STATE, self.saveState())
+            self._settings.sync()
+        self._clock_timer.stop()
+        self.shutdown_worker()
+        super().closeEvent(event)
+
+
+def _describe(result: IsochroneResult) -> str:
+    # Short enough to fit beside the permanent labels; the coordinates come last.
+    minutes = "/".join(f"{m:g}" for m in result.request.minutes)
+    origin = result.origin
+    return (f"{minutes} min drive from {result.request.label}: road at "
+            f"{origin.lat:.5f}, {origin.lon:.5f} ({result.snap_m:,.0f} m away)")
+
+
+def _city_clock(timezone: str | None) -> Callable[[], dt.datetime]:
+    """Return a clock in the city's time zone (the machine's own if unknown)."""
+    try:
+        zone: dt.tzinfo | None = zoneinfo.ZoneInfo(timezone) if timezone else None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown time zone %r; the clock shows local time", timezone)
+        zone = None
+    return lambda: dt.datetime.now(zone)

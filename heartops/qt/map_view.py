@@ -1,0 +1,646 @@
+"""The native map canvas: roads, zones, posts and drive-time areas in projected metres.
+
+Drawn with pyqtgraph in the network's UTM CRS, so one view unit is one metre, distances read
+true and the aspect ratio can be locked. Works with no internet: nothing comes from tiles.
+
+Why so few items: pyqtgraph pays per item, not per vertex (see ``STACK.md``). Every road class
+is ONE ``PlotCurveItem`` with ``connect="pairs"`` (each segment is two consecutive points), the
+beat and district outlines are one item each, and the posts one ``ScatterPlotItem``. Only labels
+are one item each, and there are tens of them. A two-way street is stored as two directed
+edges with the same geometry; it is drawn once.
+
+The map imports ``heartops.routing`` only for the :class:`RoadClass` table and for types; the
+window hands it the already-loaded network, zones and posts (``heartops/app.py`` loads them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pyproj
+import shapely
+from PySide6 import QtCore, QtGui, QtWidgets
+from shapely.ops import polylabel
+
+# isort: split
+import pyqtgraph as pg  # imported after PySide6 so that pyqtgraph binds to it
+
+from heartops.qt.theme import DARK_MAP, MapPalette
+from heartops.routing.roads import RoadClass
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from heartops.core.geo import GeoPoint
+    from heartops.routing.network import RoadNetwork
+    from heartops.routing.posts import Post
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+ROAD_LABELS: dict[RoadClass, str] = {
+    RoadClass.FREEWAY: "Freeway",
+    RoadClass.RAMP: "Ramp",
+    RoadClass.ARTERIAL: "Arterial",
+    RoadClass.COLLECTOR: "Collector",
+    RoadClass.LOCAL: "Local street",
+}
+
+#: Layers the user can switch on and off.
+LAYERS = ("roads", "zones", "posts")
+
+# Stacking order, bottom to top: drive-time areas under the roads so streets stay readable.
+_Z_ISOCHRONE = 0.0
+_Z_ROADS = 10.0  # + (4 - class): freeways on top of local streets
+_Z_BEATS = 20.0
+_Z_DISTRICTS = 21.0
+_Z_ORIGIN = 29.0  # under the posts: a post's own marker stays visible on its start point
+_Z_POSTS = 30.0
+_Z_LABELS = 40.0
+
+_ZOOM_STEP = 1.5
+_CITY_PADDING = 0.02
+_MAX_SHRINK_FOR_OVERLAYS = 1.15
+_OVERLAY_OFFSET_PX = 12
+_LABEL_FONT_PT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Isochrone:
+    """One drive-time area as drawn: the projected geometry and its minutes."""
+
+    geometry: Any
+    minutes: float
+
+
+def drawable_edges(network: RoadNetwork) -> IntArray:
+    """Return the forward edges to draw: one per street, not one per direction.
+
+    Parameters
+    ----------
+    network
+        The road network.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted edge indices; of the two directions of a two-way street only the first is kept.
+    """
+    tails, heads = network.edge_tail, network.fwd_indices
+    keys = np.minimum(tails, heads) * network.node_count + np.maximum(tails, heads)
+    _, first = np.unique(keys, return_index=True)
+    return np.sort(first).astype(np.int64)
+
+
+def road_segments(
+    network: RoadNetwork, x: FloatArray, y: FloatArray, edges: IntArray
+) -> dict[RoadClass, tuple[FloatArray, FloatArray]]:
+    """Split the geometry of ``edges`` into line segments, grouped by road class.
+
+    Parameters
+    ----------
+    network
+        The road network (for ``geom_offsets`` and ``fwd_class``).
+    x, y
+        Projected coordinates of every geometry vertex (``geom_lon``/``geom_lat`` projected).
+    edges
+        The edges to draw (see :func:`drawable_edges`).
+
+    Returns
+    -------
+    dict
+        For every road class, ``(xs, ys)`` with two points per segment (``connect="pairs"``).
+    """
+    offsets = network.geom_offsets
+    lengths = np.diff(offsets)
+    edge_of_vertex = np.repeat(np.arange(lengths.size), lengths)
+    # A vertex starts a segment unless it is the last vertex of its edge.
+    starts_segment = np.ones(edge_of_vertex.size, dtype=bool)
+    starts_segment[offsets[1:][lengths > 0] - 1] = False
+    wanted = np.zeros(lengths.size, dtype=bool)
+    wanted[edges] = True
+    starts = np.flatnonzero(starts_segment & wanted[edge_of_vertex])
+    classes = network.fwd_class[edge_of_vertex[starts]]
+    return {road_class: _pairs(x, y, starts[classes == road_class]) for road_class in RoadClass}
+
+
+def outline_segments(geometries: Any) -> tuple[FloatArray, FloatArray]:
+    """Return the rings of polygons as segment pairs (``connect="pairs"``).
+
+    Parameters
+    ----------
+    geometries
+        Polygons or multipolygons (a GeoSeries or array of shapely geometries), projected.
+
+    Returns
+    -------
+    xs, ys
+        Two points per boundary segment.
+    """
+    parts = shapely.get_parts(np.asarray(geometries, dtype=object))
+    rings = shapely.get_rings(parts)
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    starts = np.flatnonzero(ring[:-1] == ring[1:])
+    return _pairs(coords[:, 0], coords[:, 1], starts)
+
+
+def _pairs(x: FloatArray, y: FloatArray, starts: IntArray) -> tuple[FloatArray, FloatArray]:
+    xs = np.empty(2 * starts.size)
+    ys = np.empty(2 * starts.size)
+    xs[0::2], xs[1::2] = x[starts], x[starts + 1]
+    ys[0::2], ys[1::2] = y[starts], y[starts + 1]
+    return xs, ys
+
+
+def label_point(geometry: Any) -> tuple[float, float]:
+    """Return where a zone's label goes: the pole of inaccessibility of its largest part.
+
+    A centroid can fall outside a concave zone; the pole is always inside and far from edges.
+    """
+    parts = shapely.get_parts(geometry)
+    largest = parts[int(np.argmax(shapely.area(parts)))]
+    tolerance = max(math.sqrt(float(shapely.area(largest))) / 50.0, 1.0)
+    point = polylabel(largest, tolerance=tolerance)
+    return float(point.x), float(point.y)
+
+
+def short_post_name(post: Post) -> str:
+    """Return a post's name without a leading ``Post <id>`` (shown beside the id anyway).
+
+    ``Post 1 — Downtown Fire Station 1`` becomes ``Downtown Fire Station 1``; names that do
+    not repeat the id are returned as they are.
+    """
+    match = re.match(rf"post\s*{re.escape(post.post_id)}(?!\w)\s*[—–:\-,]?\s*(.+)$", post.name,
+                     flags=re.IGNORECASE)
+    return match.group(1) if match else post.name
+
+
+def nice_length(target_m: float) -> float:
+    """Return the largest 1, 2 or 5 × 10^k metres not above ``target_m`` (for the scale bar)."""
+    if target_m <= 0 or not math.isfinite(target_m):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(target_m))
+    return max(step * power for step in (1.0, 2.0, 5.0) if step * power <= target_m)
+
+
+class _ScaleBar(pg.ScaleBar):  # type: ignore[misc]
+    """A scale bar that picks a round length fitting about a sixth of the view as it zooms."""
+
+    def updateBar(self) -> None:  # noqa: N802 - pyqtgraph's name
+        """Choose the bar length for the current zoom, then draw it."""
+        view = self.parentItem()
+        if view is None:
+            return
+        (x0, x1), _ = view.viewRange()
+        self.size = nice_length((x1 - x0) / 6.0)
+        self.text.setText(_format_metres(self.size))
+        super().updateBar()
+
+
+def _format_metres(metres: float) -> str:
+    return f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
+
+
+class MapView(pg.GraphicsView):  # type: ignore[misc]
+    """The map canvas.
+
+    Parameters
+    ----------
+    parent
+        The parent widget.
+    palette
+        Map colours (see :mod:`heartops.qt.theme`).
+
+    Notes
+    -----
+    Wheel zooms and dragging pans (pyqtgraph's defaults); ``+``/``-`` zoom, ``Home`` shows the
+    whole city. A left click on the map (not on a post or the legend) emits
+    :attr:`map_clicked` with the WGS 84 position; a click on a post emits :attr:`post_clicked`.
+    """
+
+    #: ``(lat, lon)`` of a left click on the map.
+    map_clicked = QtCore.Signal(float, float)
+    #: Index (into the posts given to :meth:`set_posts`) of a clicked post marker.
+    post_clicked = QtCore.Signal(int)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, *,
+                 palette: MapPalette = DARK_MAP) -> None:
+        super().__init__(parent, background=palette.background)
+        self._palette = palette
+        self._to_xy: pyproj.Transformer | None = None
+        self._to_lonlat: pyproj.Transformer | None = None
+        self._crs = ""
+        self._city_bounds: tuple[float, float, float, float] | None = None
+        self._layers: dict[str, list[QtWidgets.QGraphicsItem]] = {name: [] for name in LAYERS}
+        self._visible = dict.fromkeys(LAYERS, True)
+        self.road_items: dict[RoadClass, pg.PlotCurveItem] = {}
+        self.beat_item: pg.PlotCurveItem | None = None
+        self.district_item: pg.PlotCurveItem | None = None
+        self.zone_label_items: list[pg.TextItem] = []
+        self.post_item: pg.ScatterPlotItem | None = None
+        self.post_label_items: list[pg.TextItem] = []
+        self.isochrone_items: list[QtWidgets.QGraphicsPathItem] = []
+        self._origin_item: pg.ScatterPlotItem | None = None
+        self._setup_canvas()
+        self._legend = self._make_legend()
+        self._scale_bar = self._make_scale_bar()
+        self.scene().sigMouseClicked.connect(self._on_scene_click)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def _setup_canvas(self) -> None:
+        # A bare ViewBox, not a PlotItem: no axes to hide, and no parentless option menus
+        # that PlotItem creates and that outlive the window until garbage collection.
+        self._view = pg.ViewBox(lockAspect=True, enableMenu=False, defaultPadding=0.0)
+        self.setCentralItem(self._view)
+        # While the whole city is shown, keep showing it as the window is resized.
+        self._fitted = False
+        self._view.sigResized.connect(self._refit)
+        self._view.sigRangeChangedManually.connect(self._forget_fit)
+
+    def _refit(self, *_args: Any) -> None:
+        if self._fitted:
+            self.zoom_to_city()
+
+    def _forget_fit(self, *_args: Any) -> None:
+        self._fitted = False
+
+    @property
+    def view_box(self) -> pg.ViewBox:
+        """The pyqtgraph ViewBox holding every layer (map metres)."""
+        return self._view
+
+    def _make_legend(self) -> pg.LegendItem:
+        legend = pg.LegendItem(offset=(_OVERLAY_OFFSET_PX, _OVERLAY_OFFSET_PX), verSpacing=-4,
+                               labelTextSize="8pt")
+        legend.setParentItem(self._view)
+        legend.setZValue(100)
+        return legend
+
+    def _make_scale_bar(self) -> _ScaleBar:
+        bar = _ScaleBar(1000.0, width=4, offset=(-2 * _OVERLAY_OFFSET_PX, -2 * _OVERLAY_OFFSET_PX))
+        bar.setParentItem(self._view)
+        bar.setZValue(100)
+        return bar
+
+    # -- coordinates ------------------------------------------------------------------------
+
+    def to_xy(self, lat: float, lon: float) -> tuple[float, float]:
+        """Project a WGS 84 position to map metres."""
+        if self._to_xy is None:
+            raise RuntimeError("the map has no network yet; call set_network first")
+        x, y = self._to_xy.transform(lon, lat)
+        return float(x), float(y)
+
+    def to_lonlat(self, x: float, y: float) -> tuple[float, float]:
+        """Return ``(lat, lon)`` of a point in map metres."""
+        if self._to_lonlat is None:
+            raise RuntimeError("the map has no network yet; call set_network first")
+        lon, lat = self._to_lonlat.transform(x, y)
+        return float(lat), float(lon)
+
+    def _project(self, coords: FloatArray) -> FloatArray:
+        assert self._to_xy is not None
+        x, y = self._to_xy.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    # -- layers -----------------------------------------------------------------------------
+
+    def set_network(self, network: RoadNetwork) -> None:
+        """Draw the roads of ``network`` (one item per road class) and show the whole city.
+
+        Also fixes the map's CRS: zones and posts are projected to the network's UTM zone.
+        """
+        self._clear_layer("roads")
+        self._crs = network.crs
+        self._to_xy = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
+        self._to_lonlat = pyproj.Transformer.from_crs(network.crs, "EPSG:4326", always_xy=True)
+        gx, gy = self._to_xy.transform(network.geom_lon, network.geom_lat)
+        segments = road_segments(network, np.asarray(gx), np.asarray(gy),
+                                 drawable_edges(network))
+        self.road_items = {}
+        for road_class, (xs, ys) in segments.items():
+            item = pg.PlotCurveItem(xs, ys, connect="pairs", skipFiniteCheck=True)
+            item.setZValue(_Z_ROADS + (len(RoadClass) - 1 - int(road_class)))
+            self.road_items[road_class] = item
+            self._add(item, "roads")
+        self._city_bounds = (float(network.node_x.min()), float(network.node_y.min()),
+                             float(network.node_x.max()), float(network.node_y.max()))
+        self._restyle()
+        self.zoom_to_city()
+
+    def set_zones(self, beats: gpd.GeoDataFrame | None,
+                  districts: gpd.GeoDataFrame | None = None) -> None:
+        """Draw beat outlines with their labels, and district outlines over them.
+
+        Parameters
+        ----------
+        beats
+            Zone layer (EPSG:4326, ``zone_id``, ``geometry``), or ``None``.
+        districts
+            The coarser zone layer, drawn brighter; or ``None``.
+        """
+        if self._to_xy is None:
+            raise RuntimeError("set_network must come before set_zones")
+        self._clear_layer("zones")
+        self.beat_item = self.district_item = None
+        self.zone_label_items = []
+        if beats is not None and len(beats):
+            projected = beats.to_crs(self._crs)
+            self.beat_item = self._outline_item(projected.geometry, _Z_BEATS)
+            for zone_id, geometry in zip(projected["zone_id"], projected.geometry, strict=True):
+                self._add_zone_label(str(zone_id), geometry)
+        if districts is not None and len(districts):
+            projected = districts.to_crs(self._crs)
+            self.district_item = self._outline_item(projected.geometry, _Z_DISTRICTS)
+        self._restyle()
+
+    def _outline_item(self, geometries: Any, z: float) -> pg.PlotCurveItem:
+        xs, ys = outline_segments(geometries)
+        item = pg.PlotCurveItem(xs, ys, connect="pairs", skipFiniteCheck=True)
+        item.setZValue(z)
+        self._add(item, "zones")
+        return item
+
+    def _add_zone_label(self, text: str, geometry: Any) -> None:
+        x, y = label_point(geometry)
+        label = pg.TextItem(text, anchor=(0.5, 0.5))
+        label.setFont(_label_font(bold=True))
+        label.setPos(x, y)
+        label.setZValue(_Z_LABELS)
+        self.zone_label_items.append(label)
+        self._add(label, "zones")
+
+    def set_posts(self, posts: Sequence[Post]) -> None:
+        """Draw staging posts as one scatter item, each with its name beside it."""
+        if self._to_xy is None:
+            raise RuntimeError("set_network must come before set_posts")
+        self._clear_layer("posts")
+        self.post_item = None
+        self.post_label_items = []
+        if posts:
+            points = [self.to_xy(p.location.lat, p.location.lon) for p in posts]
+            xs, ys = np.array(points).T
+            self.post_item = pg.ScatterPlotItem(xs, ys, symbol="s", size=11,
+                                                data=np.arange(len(posts)))
+            self.post_item.setZValue(_Z_POSTS)
+            self.post_item.sigClicked.connect(self._on_post_click)
+            self._add(self.post_item, "posts")
+            for post, (x, y) in zip(posts, points, strict=True):
+                # Anchor left of the text, a little right of the marker so they do not overlap.
+                label = pg.TextItem(short_post_name(post), anchor=(-0.06, 0.5))
+                label.setFont(_label_font(bold=False))
+                label.setPos(x, y)
+                label.setZValue(_Z_LABELS)
+                self.post_label_items.append(label)
+                self._add(label, "posts")
+        self._restyle()
+
+    def set_layer_visible(self, layer: str, visible: bool) -> None:
+        """Show or hide one of :data:`LAYERS` (``roads``, ``zones``, ``posts``)."""
+        if layer not in self._layers:
+            raise ValueError(f"unknown map layer {layer!r}; layers: {', '.join(LAYERS)}")
+        self._visible[layer] = visible
+        for item in self._layers[layer]:
+            item.setVisible(visible)
+
+    def layer_visible(self, layer: str) -> bool:
+        """Whether a layer is switched on."""
+        return self._visible[layer]
+
+    def _add(self, item: QtWidgets.QGraphicsItem, layer: str) -> None:
+        item.setVisible(self._visible[layer])
+        self._layers[layer].append(item)
+        self._view.addItem(item)
+
+    def _clear_layer(self, layer: str) -> None:
+        for item in self._layers[layer]:
+            self._view.removeItem(item)
+        self._layers[layer] = []
+
+    # -- drive-time areas -------------------------------------------------------------------
+
+    def show_isochrones(self, areas: Sequence[tuple[Any, float]], *,
+                        origin: GeoPoint | None = None) -> None:
+        """Draw drive-time areas as translucent filled polygons, replacing any shown.
+
+        Parameters
+        ----------
+        areas
+            ``(geometry, minutes)`` pairs; geometries are shapely (multi)polygons in lon/lat.
+        origin
+            Where the drive starts, marked with a dot; optional.
+        """
+        self.clear_isochrones()
+        projected = [_Isochrone(shapely.transform(geometry, self._project), float(minutes))
+                     for geometry, minutes in areas]
+        # Longest drive first, so the shorter (more urgent) area is painted on top of it.
+        for rank, area in enumerate(sorted(projected, key=lambda a: -a.minutes)):
+            item = QtWidgets.QGraphicsPathItem(_painter_path(area.geometry))
+            item.setZValue(_Z_ISOCHRONE + rank * 0.01)
+            item.setData(0, area.minutes)
+            self.isochrone_items.append(item)
+            self._view.addItem(item, ignoreBounds=True)
+        if origin is not None:
+            x, y = self.to_xy(origin.lat, origin.lon)
+            self._origin_item = pg.ScatterPlotItem([x], [y], symbol="o", size=9)
+            self._origin_item.setZValue(_Z_ORIGIN)
+            self._view.addItem(self._origin_item)
+        self._style_isochrones()
+
+    def clear_isochrones(self) -> None:
+        """Remove the drive-time areas and their origin marker."""
+        for item in self.isochrone_items:
+            self._view.removeItem(item)
+        self.isochrone_items = []
+        if self._origin_item is not None:
+            self._view.removeItem(self._origin_item)
+            self._origin_item = None
+
+    # -- view -------------------------------------------------------------------------------
+
+    @property
+    def city_bounds(self) -> tuple[float, float, float, float] | None:
+        """``(min_x, min_y, max_x, max_y)`` of the road nodes in map metres."""
+        return self._city_bounds
+
+    def zoom_to_city(self) -> None:
+        """Show every road of the city, centred between the legend and the scale bar.
+
+        The same margin as the legend is kept free on both sides (when the map is wide enough)
+        so that neither the legend nor the scale bar covers the edge of the city. The map
+        refits itself on resize until the user pans or zooms.
+        """
+        if self._city_bounds is None:
+            return
+        x0, y0, x1, y1 = self._city_bounds
+        width_px, height_px = self._view.width(), self._view.height()
+        if width_px < 10 or height_px < 10:  # not laid out yet; refit on the first resize
+            self._view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=_CITY_PADDING)
+            self._fitted = True
+            return
+        side = min(self._legend.boundingRect().width() + 2 * _OVERLAY_OFFSET_PX,
+                   width_px / 4)
+        plain = max((x1 - x0) / width_px, (y1 - y0) / height_px)
+        clear = max((x1 - x0) / (width_px - 2 * side), (y1 - y0) / height_px)
+        # Keeping the overlays clear may shrink the city a little, not much: past that, a
+        # covered corner is better than a small city.
+        metres_per_px = min(clear, plain * _MAX_SHRINK_FOR_OVERLAYS) * (1 + 2 * _CITY_PADDING)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        half_w, half_h = width_px * metres_per_px / 2, height_px * metres_per_px / 2
+        self._view.setRange(xRange=(cx - half_w, cx + half_w),
+                            yRange=(cy - half_h, cy + half_h), padding=0.0)
+        self._fitted = True
+
+    def zoom_to(self, x: float, y: float, radius_m: float) -> None:
+        """Centre the map on ``(x, y)`` (map metres), showing at least ``radius_m`` around it."""
+        self._fitted = False
+        self._view.setRange(xRange=(x - radius_m, x + radius_m),
+                            yRange=(y - radius_m, y + radius_m), padding=0.0)
+
+    def zoom_by(self, factor: float) -> None:
+        """Zoom about the centre: ``factor`` < 1 zooms in, > 1 zooms out."""
+        self._fitted = False
+        self._view.scaleBy((factor, factor))
+
+    def view_range(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Return the shown ``((x0, x1), (y0, y1))`` in map metres."""
+        (x0, x1), (y0, y1) = self._view.viewRange()
+        return (float(x0), float(x1)), (float(y0), float(y1))
+
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        """Zoom with ``+``/``-``, show the whole city with ``Home``."""
+        key = QtCore.Qt.Key
+        if event.key() in (key.Key_Plus, key.Key_Equal):
+            self.zoom_by(1.0 / _ZOOM_STEP)
+        elif event.key() in (key.Key_Minus, key.Key_Underscore):
+            self.zoom_by(_ZOOM_STEP)
+        elif event.key() == key.Key_Home:
+            self.zoom_to_city()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    # -- style ------------------------------------------------------------------------------
+
+    @property
+    def palette_colors(self) -> MapPalette:
+        """The map colours in use."""
+        return self._palette
+
+    def set_palette(self, palette: MapPalette) -> None:
+        """Recolour every layer (theme switch)."""
+        self._palette = palette
+        self._restyle()
+
+    def _restyle(self) -> None:
+        pal = self._palette
+        self.setBackground(pal.background)
+        for road_class, item in self.road_items.items():
+            style = pal.roads[road_class]
+            item.setPen(pg.mkPen(style.color, width=style.width))
+        if self.beat_item is not None:
+            self.beat_item.setPen(pg.mkPen(pal.beat_outline, width=1))
+        if self.district_item is not None:
+            self.district_item.setPen(pg.mkPen(pal.district_outline, width=2))
+        for label in self.zone_label_items:
+            label.setColor(pal.beat_label)
+            label.fill = pg.mkBrush(pal.label_background)
+        if self.post_item is not None:
+            self.post_item.setPen(pg.mkPen(pal.post_outline, width=1.5))
+            self.post_item.setBrush(pg.mkBrush(pal.post_fill))
+        for label in self.post_label_items:
+            label.setColor(pal.post_label)
+            label.fill = pg.mkBrush(pal.label_background)  # readable over dense streets
+        self._style_isochrones()
+        self._style_overlays()
+
+    def _style_isochrones(self) -> None:
+        pal = self._palette
+        for item in self.isochrone_items:
+            key = _nearest_key(pal.isochrone_fill, float(item.data(0)))
+            item.setBrush(pg.mkBrush(pal.isochrone_fill[key]))
+            item.setPen(pg.mkPen(pal.isochrone_outline[key], width=1))
+        if self._origin_item is not None:
+            self._origin_item.setBrush(pg.mkBrush(pal.origin))
+            self._origin_item.setPen(pg.mkPen(pal.background, width=1.5))
+
+    def _style_overlays(self) -> None:
+        pal = self._palette
+        self._legend.setBrush(pg.mkBrush(pal.legend_background))
+        self._legend.setPen(pg.mkPen(pal.legend_border))
+        self._legend.setLabelTextColor(pal.legend_text)
+        self._fill_legend()
+        self._scale_bar.bar.setBrush(pg.mkBrush(pal.scale_bar))
+        self._scale_bar.bar.setPen(pg.mkPen(None))
+        self._scale_bar.text.setColor(pal.scale_bar)
+        self._scale_bar.text.fill = pg.mkBrush(pal.legend_background)  # readable over roads
+
+    def _fill_legend(self) -> None:
+        # Entries are rebuilt so that their label colour follows the theme.
+        self._legend.clear()
+        for road_class, item in self.road_items.items():
+            if item.xData is not None and item.xData.size:
+                self._legend.addItem(item, ROAD_LABELS[road_class])
+        if self.beat_item is not None:
+            self._legend.addItem(self.beat_item, "Beat")
+        if self.district_item is not None:
+            self._legend.addItem(self.district_item, "District")
+        if self.post_item is not None:
+            self._legend.addItem(self.post_item, "Staging post")
+        for minutes in sorted(self._palette.isochrone_fill):
+            self._legend.addItem(self._area_sample(minutes), f"{minutes}-min drive")
+
+    def _area_sample(self, minutes: int) -> pg.PlotDataItem:
+        # A stand-in the legend draws as a filled swatch; it is never added to the view.
+        return pg.PlotDataItem([0, 1], [0, 0], fillLevel=0,
+                               pen=pg.mkPen(self._palette.isochrone_outline[minutes]),
+                               fillBrush=pg.mkBrush(self._palette.isochrone_fill[minutes]))
+
+    # -- mouse ------------------------------------------------------------------------------
+
+    def _on_scene_click(self, event: Any) -> None:
+        # Clicks already taken by an item (a post, the legend) are not map clicks.
+        if (event.isAccepted() or event.button() != QtCore.Qt.MouseButton.LeftButton
+                or event.double() or self._to_lonlat is None):
+            return
+        scene_pos = event.scenePos()
+        if not self._view.sceneBoundingRect().contains(scene_pos):
+            return
+        point = self._view.mapSceneToView(scene_pos)
+        lat, lon = self.to_lonlat(point.x(), point.y())
+        self.map_clicked.emit(lat, lon)
+
+    def _on_post_click(self, _item: Any, points: Any, _event: Any = None) -> None:
+        if len(points):
+            self.post_clicked.emit(int(points[0].data()))
+
+
+def _label_font(*, bold: bool) -> QtGui.QFont:
+    font = QtGui.QFont()
+    font.setPointSize(_LABEL_FONT_PT)
+    font.setBold(bold)
+    return font
+
+
+def _nearest_key(table: dict[int, str], minutes: float) -> int:
+    return min(table, key=lambda key: abs(key - minutes))
+
+
+def _painter_path(geometry: Any) -> QtGui.QPainterPath:
+    """Build a fillable path of (multi)polygons; odd-even fill keeps holes empty."""
+    path = QtGui.QPainterPath()
+    path.setFillRule(QtCore.Qt.FillRule.OddEvenFill)
+    for ring in shapely.get_rings(shapely.get_parts(geometry)):
+        coords = shapely.get_coordinates(ring)
+        path.addPolygon(QtGui.QPolygonF([QtCore.QPointF(x, y) for x, y in coords]))
+        path.closeSubpath()
+    return path
