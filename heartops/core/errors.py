@@ -59,3 +59,52 @@ class OverrideReasonRequired(HeartopsError):  # noqa: N818
 
 class FeedError(HeartopsError):
     """An AVL or CAD feed cannot be opened: a bad, busy or privileged port, an unknown host."""
+
+
+class StoreError(HeartopsError):
+    """The database cannot be reached, opened or used (bad URL, server down, foreign file)."""
+
+
+class NotFound(HeartopsError, LookupError):  # noqa: N818
+    """A unit, call, assignment or follow-up id is not in the store."""
+
+
+class Conflict(HeartopsError):  # noqa: N818
+    """Another desk changed the same thing first; reload and decide again."""
+
+
+class VersionConflict(Conflict):
+    """A unit changed since the desk read it (optimistic locking on its version)."""
+
+
+class AssignmentConflict(Conflict):
+    """The unit is already assigned to a call (another desk's assignment won).
+
+    Attributes
+    ----------
+    unit_id
+        The unit both desks tried to assign.
+    call_id
+        The call the unit is now assigned to (the winner), when known.
+    """
+
+    def __init__(self, message: str, *, unit_id: str = "", call_id: str | None = None) -> None:
+        super().__init__(message)
+        self.unit_id = unit_id
+        self.call_id = call_id
+
+
+class LocalTimeError(HeartopsError, ValueError):
+    """A local wall-clock time that a DST change makes ambiguous or non-existent, or a bad zone."""
+
+
+class AmbiguousTimeError(LocalTimeError):
+    """A local wall-clock time that happens twice (the hour repeated when clocks go back)."""
+
+
+class NonexistentTimeError(LocalTimeError):
+    """A local wall-clock time that never happens (the hour skipped when clocks go forward)."""
+
+
+class MappingError(HeartopsError):
+    """A CSV column-mapping file is malformed or does not fit the CSV it is used with."""

@@ -1,0 +1,189 @@
+"""Bulk writes: call imports in batches, AVL fixes, ledger entries.
+
+These go through Core ``insert()`` with lists of dicts (one ``executemany`` per table and batch)
+instead of ORM objects: an import of 100,000 calls is 100 statements, not 100,000 flushes.
+``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL spell it the same way through
+their dialects' ``insert``) makes re-running an import or re-sending fixes harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from heartops.core.avl import AvlFix
+from heartops.core.calls import Call
+from heartops.core.eligibility import LedgerEntry
+from heartops.core.errors import StoreError
+from heartops.store.convert import call_fields, ledger_fields
+from heartops.store.models import (
+    AvlFixRow,
+    CallNoteRow,
+    CallRow,
+    ImportBatchRow,
+    LedgerRow,
+    UnitRow,
+    table_of,
+)
+from heartops.store.records import Entity, RecordedFixes
+from heartops.store.tx import WriteTx
+
+_T = TypeVar("_T")
+
+
+def chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    """Yield lists of ``size`` items (the last may be shorter)."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, got {size}")
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def upsert_insert(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """Return the dialect's ``insert(table)``, which has ``on_conflict_do_*``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def call_values(call: Call, *, source: str, external_id: str,
+                batch_id: int | None) -> dict[str, Any]:
+    """Return the ``calls`` row of a new call."""
+    return {"call_id": call.call_id, "source": source, "external_id": external_id,
+            "source_unit_ids": list(call.unit_ids), "import_batch_id": batch_id,
+            **call_fields(call)}
+
+
+def note_values(call: Call, desk: str) -> list[dict[str, Any]]:
+    """Return the ``call_notes`` rows of a new call's notes."""
+    return [{"call_id": call.call_id, "at": note.at, "author": note.author, "text": note.text,
+             "desk": desk} for note in call.notes]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What one import batch did."""
+
+    batch_id: int
+    inserted: int
+    skipped: int
+
+
+def import_batch(tx: WriteTx, batch: Sequence[Call], *, source: str, first_index: int,
+                 started_at: datetime) -> BatchOutcome:
+    """Insert the calls of ``batch`` that the store lacks, and record the batch.
+
+    Raises
+    ------
+    StoreError
+        If a call id is already used by a call from another source (the ids would clash).
+    """
+    session = tx.session
+    fresh = _new_calls(session, batch, source)
+    row = ImportBatchRow(
+        source=source, started_at=started_at, finished_at=tx.now, first_index=first_index,
+        last_index=first_index + len(batch) - 1, first_external_id=batch[0].call_id,
+        last_external_id=batch[-1].call_id, rows=len(batch), inserted=len(fresh),
+        skipped=len(batch) - len(fresh), desk=tx.actor.desk, operator=tx.actor.operator)
+    session.add(row)
+    session.flush()  # the batch id goes on every call row
+    if fresh:
+        calls = [call_values(c, source=source, external_id=c.call_id, batch_id=row.id)
+                 for c in fresh]
+        # A concurrent importer of the same source may have stored a row since the check
+        # above; DO NOTHING keeps the batch going. (RETURNING would count exactly, but turns
+        # psycopg's pipelined executemany into huge multi-VALUES statements it parses slowly:
+        # 18 s instead of 13 s for 100,000 calls.)
+        insert = upsert_insert(session, table_of(CallRow)).on_conflict_do_nothing(
+            index_elements=["source", "external_id"])
+        session.execute(insert, calls)
+        notes = [n for c in fresh for n in note_values(c, tx.actor.desk)]
+        if notes:
+            session.execute(sa.insert(CallNoteRow), notes)
+    tx.audit(Entity.IMPORT_BATCH, str(row.id), "import", after={
+        "source": source, "first_index": row.first_index, "last_index": row.last_index,
+        "first_external_id": row.first_external_id, "last_external_id": row.last_external_id,
+        "rows": row.rows, "inserted": row.inserted, "skipped": row.skipped})
+    return BatchOutcome(row.id, row.inserted, row.skipped)
+
+
+def _new_calls(session: Session, batch: Sequence[Call], source: str) -> list[Call]:
+    """Return the calls of ``batch`` not yet stored (first of any repeated id in the batch)."""
+    ids = list(dict.fromkeys(c.call_id for c in batch))
+    sources: dict[str, str] = {}
+    for call_id, stored_source in session.execute(
+            sa.select(CallRow.call_id, CallRow.source).where(CallRow.call_id.in_(ids))):
+        sources[call_id] = stored_source
+    clashes = [call_id for call_id in ids if sources.get(call_id, source) != source]
+    if clashes:
+        call_id, other = clashes[0], sources[clashes[0]]
+        raise StoreError(f"call id {call_id!r} from source {source!r} is already in the store "
+                         f"from source {other!r}; call ids must be unique across sources")
+    seen = set(sources)
+    fresh = []
+    for call in batch:
+        if call.call_id not in seen:
+            seen.add(call.call_id)
+            fresh.append(call)
+    return fresh
+
+
+def store_fixes(session: Session, fixes: Sequence[AvlFix]) -> RecordedFixes:
+    """Insert fixes of known units and move each unit's last position forward.
+
+    A unit's position columns change only for a fix newer than the one they hold, so fixes
+    arriving late or twice never pull a unit back. These updates do not bump the unit's
+    version (see :mod:`heartops.store.models`).
+    """
+    wanted = {f.unit_id for f in fixes}
+    known = set(session.scalars(sa.select(UnitRow.unit_id).where(UnitRow.unit_id.in_(wanted))))
+    rows = [{"unit_id": f.unit_id, "at": f.time, "lat": f.position.lat, "lon": f.position.lon,
+             "speed_mps": f.speed_mps, "heading_deg": f.heading_deg, "source": f.source}
+            for f in fixes if f.unit_id in known]
+    stored = 0
+    if rows:
+        table = table_of(AvlFixRow)
+        insert = upsert_insert(session, table).on_conflict_do_nothing(
+            index_elements=["unit_id", "at"])
+        # executemany's rowcount is not summed by psycopg; RETURNING counts on both dialects.
+        stored = len(session.scalars(insert.returning(table.c.id), rows).all())
+        _advance_positions(session, [f for f in fixes if f.unit_id in known])
+    return RecordedFixes(stored=stored, duplicates=len(rows) - stored,
+                         unknown_units=frozenset(wanted - known))
+
+
+def _advance_positions(session: Session, fixes: Sequence[AvlFix]) -> None:
+    latest: dict[str, AvlFix] = {}
+    for fix in fixes:
+        held = latest.get(fix.unit_id)
+        if held is None or fix.time > held.time:
+            latest[fix.unit_id] = fix
+    units = table_of(UnitRow)
+    at = sa.bindparam("b_at", type_=units.c.last_avl_at.type)
+    stmt = (sa.update(units)
+            .where(units.c.unit_id == sa.bindparam("b_unit"),
+                   sa.or_(units.c.last_avl_at.is_(None), units.c.last_avl_at < at))
+            .values(lat=sa.bindparam("b_lat"), lon=sa.bindparam("b_lon"), last_avl_at=at))
+    session.execute(stmt, [{"b_unit": f.unit_id, "b_lat": f.position.lat,
+                            "b_lon": f.position.lon, "b_at": f.time} for f in latest.values()])
+
+
+def store_ledger(session: Session, entries: Sequence[LedgerEntry]) -> int:
+    """Insert or replace ledger entries (one per call); return how many were written."""
+    if not entries:
+        return 0
+    insert = upsert_insert(session, table_of(LedgerRow))
+    stmt = insert.on_conflict_do_update(
+        index_elements=["call_id"],
+        set_={column: insert.excluded[column] for column in ("at", "outcome", "reason",
+                                                              "programs")})
+    session.execute(stmt, [ledger_fields(e) for e in entries])
+    return len(entries)

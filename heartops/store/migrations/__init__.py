@@ -1,0 +1,1 @@
+"""Alembic migrations of the heartops store (run by :func:`heartops.store.migrate.upgrade`)."""
