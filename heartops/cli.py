@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_network_commands(commands)
     _add_zone_commands(commands)
     _add_avl_commands(commands)
+    _add_db_commands(commands)
 
     route = commands.add_parser("route", help="drive time and distance between two points")
     route.add_argument("origin", metavar="LAT,LON")
@@ -98,6 +99,32 @@ def _add_zone_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
                      help="keep only matching features, e.g. \"addresstype = 'city'\"")
     imp.set_defaults(handler=_zones_import)
     sub.add_parser("list", help="list imported zone layers").set_defaults(handler=_zones_list)
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--db URL`` option every command that reads or writes the store takes."""
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="database URL or SQLite file (default: $HEARTOPS_DB_URL, else the "
+                             "user's own SQLite database)")
+
+
+def _add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db = commands.add_parser("db", help="the dispatch database")
+    sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    info = sub.add_parser("info", help="create or upgrade the database and show what it holds")
+    add_db_option(info)
+    info.set_defaults(handler=_db_info)
+
+
+def _db_info(args: argparse.Namespace) -> int:
+    from heartops.store import open_store
+    from heartops.store.engine import safe_url
+
+    with open_store(args.db) as store:
+        print(f"database: {safe_url(store.url)} ({store.dialect})")
+        print(f"units: {len(store.units())}, calls: {store.count_calls()}, "
+              f"open calls: {len(store.open_calls())}, last change: {store.current_change_id()}")
+    return 0
 
 
 def _add_avl_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
