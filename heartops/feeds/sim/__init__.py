@@ -1,0 +1,1 @@
+"""The shift simulator, split by concern (see :mod:`heartops.feeds.simulator` for the API)."""
