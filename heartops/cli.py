@@ -58,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_avl_commands(commands)
     _add_db_commands(commands)
 
+    simulate = commands.add_parser("simulate", help="generate history with the shift simulator")
+    simulate.add_argument("--network", default="demo", metavar="NAME")
+    simulate.add_argument("--days", type=float, default=30.0)
+    simulate.add_argument("--seed", type=int, default=2026)
+    simulate.add_argument("--start", default=None, metavar="YYYY-MM-DD",
+                          help="first simulated day, 05:00 UTC (default: DAYS before today)")
+    add_db_option(simulate)
+    simulate.set_defaults(handler=_simulate)
+
     route = commands.add_parser("route", help="drive time and distance between two points")
     route.add_argument("origin", metavar="LAT,LON")
     route.add_argument("destination", metavar="LAT,LON")
@@ -124,6 +133,38 @@ def _db_info(args: argparse.Namespace) -> int:
         print(f"database: {safe_url(store.url)} ({store.dialect})")
         print(f"units: {len(store.units())}, calls: {store.count_calls()}, "
               f"open calls: {len(store.open_calls())}, last change: {store.current_change_id()}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from heartops.history import simulate_history
+    from heartops.routing.network import DEMO_NAME
+    from heartops.store import open_store
+
+    if not 0 < args.days <= 3660:
+        raise HeartopsError(f"--days must be between 0 and 3660, got {args.days:g}")
+    if args.start:
+        try:
+            day = dt.date.fromisoformat(args.start)
+        except ValueError:
+            raise HeartopsError(f"bad --start {args.start!r}: expected YYYY-MM-DD") from None
+    else:
+        day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=int(args.days))
+    start = dt.datetime(day.year, day.month, day.day, 5, tzinfo=dt.UTC)
+    progress = ConsoleProgress()
+    if args.network == DEMO_NAME:
+        from heartops.routing.demo_setup import ensure_demo
+
+        ensure_demo(progress=progress)
+    with open_store(args.db) as store:
+        summary = simulate_history(store, network=args.network, days=args.days,
+                                   seed=args.seed, start=start, progress=progress)
+    print(f"simulated {args.days:g} days from {start:%Y-%m-%d} on {args.network!r}: "
+          f"{summary.calls:,} calls ({summary.closed:,} closed), "
+          f"{summary.safety_events:,} safety events, {summary.follow_ups:,} follow-ups, "
+          f"{summary.ledger_entries:,} ledger entries -> {summary.source}")
     return 0
 
 

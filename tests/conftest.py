@@ -34,3 +34,24 @@ def isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Give every test its own cache and data dirs, so no test sees another's files."""
     monkeypatch.setenv("HEARTOPS_CACHE_DIR", str(tmp_path / "user-cache"))
     monkeypatch.setenv("HEARTOPS_DATA_DIR", str(tmp_path / "user-data"))
+
+
+@pytest.fixture(scope="session")
+def demo_city_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Build the demo city once per test session; return its (cache, data) dirs."""
+    from heartops.routing.demo_setup import build_demo
+
+    root = tmp_path_factory.mktemp("demo-city")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HEARTOPS_CACHE_DIR", str(root / "cache"))
+        patch.setenv("HEARTOPS_DATA_DIR", str(root / "data"))
+        build_demo()
+    return root / "cache", root / "data"
+
+
+@pytest.fixture
+def demo_city(demo_city_dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point this test's user dirs at the session's demo city (treat them as read-only)."""
+    cache, data = demo_city_dirs
+    monkeypatch.setenv("HEARTOPS_CACHE_DIR", str(cache))
+    monkeypatch.setenv("HEARTOPS_DATA_DIR", str(data))

@@ -1,4 +1,4 @@
-"""Bulk writes: call imports in batches, AVL fixes, ledger entries.
+"""Bulk writes: call imports in batches, AVL fixes, ledger entries, imported history.
 
 These go through Core ``insert()`` with lists of dicts (one ``executemany`` per table and batch)
 instead of ORM objects: an import of 100,000 calls is 100 statements, not 100,000 flushes.
@@ -20,15 +20,20 @@ from sqlalchemy.orm import Session
 
 from heartops.core.avl import AvlFix
 from heartops.core.calls import Call
+from heartops.core.care import FollowUpTask
 from heartops.core.eligibility import LedgerEntry
 from heartops.core.errors import StoreError
+from heartops.core.safety import SafetyEvent
 from heartops.store.convert import call_fields, ledger_fields
 from heartops.store.models import (
     AvlFixRow,
     CallNoteRow,
     CallRow,
+    FollowUpAttemptRow,
+    FollowUpRow,
     ImportBatchRow,
     LedgerRow,
+    SafetyEventRow,
     UnitRow,
     table_of,
 )
@@ -187,3 +192,30 @@ def store_ledger(session: Session, entries: Sequence[LedgerEntry]) -> int:
                                                               "programs")})
     session.execute(stmt, [ledger_fields(e) for e in entries])
     return len(entries)
+
+
+def store_history_events(session: Session, events: Sequence[SafetyEvent]) -> int:
+    """Insert safety events in one statement (imported history: no per-event audit)."""
+    if events:
+        session.execute(sa.insert(SafetyEventRow), [
+            {"kind": e.kind.value, "at": e.at, "unit_id": e.unit_id, "call_id": e.call_id,
+             "program": e.program} for e in events])
+    return len(events)
+
+
+def store_history_follow_ups(session: Session, tasks: Sequence[FollowUpTask]) -> int:
+    """Insert follow-up tasks and their attempts; tasks already stored are left alone."""
+    if not tasks:
+        return 0
+    existing = set(session.scalars(
+        sa.select(FollowUpRow.task_id).where(FollowUpRow.task_id.in_([t.task_id for t in tasks]))))
+    new = [t for t in tasks if t.task_id not in existing]
+    if new:
+        session.execute(sa.insert(FollowUpRow), [
+            {"task_id": t.task_id, "call_id": t.call_id, "created_at": t.created_at,
+             "due_at": t.due_at, "needs": sorted(t.needs), "completed_at": t.completed_at,
+             "connected": t.connected, "note": t.note} for t in new])
+        attempts = [{"task_id": t.task_id, "at": at} for t in new for at in t.attempts]
+        if attempts:
+            session.execute(sa.insert(FollowUpAttemptRow), attempts)
+    return len(new)

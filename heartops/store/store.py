@@ -28,7 +28,7 @@ version moved (or the unique index taken) and the store reports the same conflic
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Iterator, Sized
+from collections.abc import Collection, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -943,6 +943,31 @@ class Store:
             progress(f"import {source}: batch {batches} committed ({first_index} calls read, "
                      f"{inserted} new)", None if not total else first_index / total)
         return ImportResult(inserted=inserted, skipped_existing=skipped, batches=batches)
+
+    def import_history(self, *, safety_events: Sequence[SafetyEvent],
+                       follow_ups: Sequence[FollowUpTask], source: str,
+                       desk: str = "import", operator: str = "system") -> tuple[int, int]:
+        """Import the safety events and follow-ups of calls imported from ``source``.
+
+        For history made elsewhere (the shift simulator, another CAD): one transaction and
+        one audit row for the lot instead of one per event. Returns the counts inserted.
+
+        Raises
+        ------
+        StoreError
+            If an event or task names a unit or call the store does not hold.
+        """
+        with self._write(desk, operator) as tx:
+            _check_known(tx.session, UnitRow,
+                         {e.unit_id for e in safety_events} - {None}, "unit")
+            _check_known(tx.session, CallRow,
+                         {e.call_id for e in safety_events} - {None}
+                         | {t.call_id for t in follow_ups}, "call")
+            events = bulk.store_history_events(tx.session, safety_events)
+            tasks = bulk.store_history_follow_ups(tx.session, follow_ups)
+            tx.audit(Entity.IMPORT_BATCH, source, "import history",
+                     after={"safety_events": events, "follow_ups": tasks})
+        return events, tasks
 
     def import_batches(self, *, source: str | None = None) -> list[ImportBatch]:
         """Return the committed import batches, oldest first."""
