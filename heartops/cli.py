@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from heartops import __version__
 from heartops.core.errors import HeartopsError
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_zone_commands(commands)
     _add_avl_commands(commands)
     _add_db_commands(commands)
+    _add_calls_commands(commands)
 
     simulate = commands.add_parser("simulate", help="generate history with the shift simulator")
     simulate.add_argument("--network", default="demo", metavar="NAME")
@@ -168,6 +170,71 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_calls_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    calls = commands.add_parser("calls", help="import and export calls (CAD CSV, NENA EIDO)")
+    sub = calls.add_subparsers(dest="calls_command", metavar="ACTION", required=True)
+    imp = sub.add_parser(
+        "import", help="import calls from a CAD CSV (with a column mapping) or EIDO JSON",
+        description="Good rows are imported, bad rows rejected with their row number and "
+                    "reason. Each batch of 1,000 calls is one transaction; re-running an "
+                    "interrupted import adds exactly what is missing.")
+    imp.add_argument("file")
+    imp.add_argument("--mapping", default=None, metavar="MAP",
+                     help="column mapping: a built-in name (seattle_spd_dispatch, "
+                          "seattle_spd_calls, sf_fire) or a TOML file; not needed for EIDO")
+    imp.add_argument("--eido", action="store_true", help="the file is NENA EIDO JSON")
+    add_db_option(imp)
+    imp.set_defaults(handler=_calls_import)
+    exp = sub.add_parser("export", help="export calls as NENA EIDO JSON")
+    exp.add_argument("--out", required=True, metavar="FILE.json")
+    exp.add_argument("--source", default=None, help="only calls imported from this source")
+    add_db_option(exp)
+    exp.set_defaults(handler=_calls_export)
+
+
+def _calls_import(args: argparse.Namespace) -> int:
+    from heartops.store import open_store
+
+    if args.eido or (args.mapping is None and args.file.lower().endswith(".json")):
+        from heartops.feeds.eido import read_eido
+
+        result = read_eido(args.file)
+        with open_store(args.db) as store:
+            imported = store.import_calls(result.calls, source=f"eido:{Path(args.file).name}",
+                                          progress=ConsoleProgress())
+        print(f"{args.file}: {result.read} EIDOs read; accepted {len(result.calls)}, "
+              f"rejected {len(result.rejected)}; {imported.inserted} new calls stored, "
+              f"{imported.skipped_existing} already there")
+        for rejected in result.rejected[:5]:
+            print(f"  EIDO {rejected.number}: {rejected.reason}")
+        return 0
+    if args.mapping is None:
+        raise HeartopsError(f"{args.file}: a CSV import needs --mapping MAP "
+                            "(seattle_spd_dispatch, seattle_spd_calls, sf_fire or a TOML file)")
+    from heartops.feeds.cad_csv import CsvCallReader, summary_lines
+
+    progress = ConsoleProgress()
+    with open_store(args.db) as store, \
+            CsvCallReader(args.file, args.mapping, progress=progress) as reader:
+        imported = store.import_calls(reader, source=reader.source, progress=progress)
+    for line in summary_lines(reader):
+        print(line)
+    print(f"{imported.inserted} new calls stored, {imported.skipped_existing} already there "
+          f"({imported.batches} batches)")
+    return 0
+
+
+def _calls_export(args: argparse.Namespace) -> int:
+    from heartops.feeds.eido import write_eido
+    from heartops.store import open_store
+
+    with open_store(args.db) as store:
+        calls = store.calls(source=args.source)
+    path = write_eido(calls, args.out)
+    print(f"{len(calls)} calls written to {path} as NENA EIDO JSON")
+    return 0
+
+
 def _add_avl_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     avl = commands.add_parser("avl", help="receive vehicle positions (AVL)")
     sub = avl.add_subparsers(dest="avl_command", metavar="ACTION", required=True)
@@ -257,8 +324,6 @@ def _network_info(args: argparse.Namespace) -> int:
 
 
 def _zones_import(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from heartops.routing.zones import import_zones
 
     report = import_zones(Path(args.file), layer=args.layer, id_field=args.id_field,
