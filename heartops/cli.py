@@ -249,6 +249,14 @@ def _add_avl_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     listen.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this many seconds")
     listen.set_defaults(handler=_avl_listen)
+    read = sub.add_parser("read", help="validate a recorded NMEA/JSON-lines file (or .gz)",
+                          description="Recorded fixes may be old, so only the other checks "
+                                      "apply. With --db, accepted fixes of rostered units are "
+                                      "stored.")
+    read.add_argument("file")
+    read.add_argument("--store", action="store_true", help="store accepted fixes (see --db)")
+    add_db_option(read)
+    read.set_defaults(handler=_avl_read)
 
 
 def _avl_listen(args: argparse.Namespace) -> int:
@@ -275,6 +283,26 @@ def _avl_listen(args: argparse.Namespace) -> int:
                    stop_event=stop, format=args.format, on_ready=ready)
     stop.set()
     print(str(stats), file=sys.stderr)
+    return 0
+
+
+def _avl_read(args: argparse.Namespace) -> int:
+    from heartops.core.avl import AvlFix, AvlValidator
+    from heartops.core.clock import SystemClock
+    from heartops.feeds.avl_listen import AvlFeed, read_file
+
+    accepted: list[AvlFix] = []
+    feed = AvlFeed(accepted.append, validator=AvlValidator(SystemClock(), max_age_s=None))
+    stats = read_file(args.file, feed)
+    print(str(stats))
+    if args.store or args.db:
+        from heartops.store import open_store
+
+        with open_store(args.db) as store:
+            recorded = store.record_fixes(accepted)
+        unknown = ", ".join(sorted(recorded.unknown_units)) or "none"
+        print(f"stored {recorded.stored} fixes ({recorded.duplicates} already stored); "
+              f"units not on the roster, their fixes dropped: {unknown}")
     return 0
 
 
