@@ -1,0 +1,30 @@
+"""The routing benchmark runs end to end and reports identical drive times both ways."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+
+from heartops.routing.build import build_network
+from tests.conftest import REPO, require_shared
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" /
+                                                  f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_routing_benchmark_on_durham_reports_ratios_and_no_difference() -> None:
+    build_network(str(require_shared("durham/osm/durham_downtown_drive.graphml")), name="durham")
+    result = _load("routing").run("durham", units=8, repeat=1, seed=3)
+    for key in ("recommend_naive_s", "recommend_heartops_s", "recommend_ratio",
+                "coverage_ratio", "isochrones_ratio", "snap_ratio", "load_ratio"):
+        assert result[key] > 0, key
+    assert result["max_abs_diff_s"] <= 0.01
+    assert result["snap_agreement"] > 0.95
