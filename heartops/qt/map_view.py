@@ -11,6 +11,12 @@ edges with the same geometry; it is drawn once.
 
 The map imports ``heartops.routing`` only for the :class:`RoadClass` table and for types; the
 window hands it the already-loaded network, zones and posts (``heartops/app.py`` loads them).
+
+Live layers (units, open calls, selection, the recommended route) are drawn by
+:class:`heartops.qt.map_layers.LiveLayers`, also a fixed handful of items; this widget is their
+public face (:meth:`MapView.set_units`, :meth:`MapView.set_calls`, :meth:`MapView.select_unit`,
+...) and projects their positions with its own transformer, on the UI thread only (pyproj
+transformers must not be shared across threads).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from shapely.ops import polylabel
 # isort: split
 import pyqtgraph as pg  # imported after PySide6 so that pyqtgraph binds to it
 
+from heartops.core.codes import CodeTables, default_tables
+from heartops.qt.map_layers import CallMarker, LiveLayers, UnitMarker
 from heartops.qt.theme import DARK_MAP, MapPalette
 from heartops.routing.roads import RoadClass
 
@@ -54,6 +62,10 @@ ROAD_LABELS: dict[RoadClass, str] = {
 
 #: Layers the user can switch on and off.
 LAYERS = ("roads", "zones", "posts")
+#: Live layers, switched with the same :meth:`MapView.set_layer_visible`.
+LIVE_LAYERS = ("units", "calls")
+
+__all__ = ["LAYERS", "LIVE_LAYERS", "CallMarker", "MapView", "UnitMarker"]
 
 # Stacking order, bottom to top: drive-time areas under the roads so streets stay readable.
 _Z_ISOCHRONE = 0.0
@@ -69,6 +81,7 @@ _CITY_PADDING = 0.02
 _MAX_SHRINK_FOR_OVERLAYS = 1.15
 _OVERLAY_OFFSET_PX = 12
 _LABEL_FONT_PT = 8
+_SELECTION_RADIUS_M = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,17 +233,24 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
     Notes
     -----
     Wheel zooms and dragging pans (pyqtgraph's defaults); ``+``/``-`` zoom, ``Home`` shows the
-    whole city. A left click on the map (not on a post or the legend) emits
-    :attr:`map_clicked` with the WGS 84 position; a click on a post emits :attr:`post_clicked`.
+    whole city. A left click on the map (not on a marker or the legend) emits
+    :attr:`map_clicked` with the WGS 84 position; a click on a post emits :attr:`post_clicked`,
+    on a unit :attr:`unit_selected`, on a call :attr:`call_selected` (and highlights it).
+    :meth:`select_unit` and :meth:`select_call` highlight without emitting, so a table can
+    follow the map and the map the table without echoing each other.
     """
 
     #: ``(lat, lon)`` of a left click on the map.
     map_clicked = QtCore.Signal(float, float)
     #: Index (into the posts given to :meth:`set_posts`) of a clicked post marker.
     post_clicked = QtCore.Signal(int)
+    #: Id of a clicked unit marker.
+    unit_selected = QtCore.Signal(str)
+    #: Id of a clicked call marker.
+    call_selected = QtCore.Signal(str)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *,
-                 palette: MapPalette = DARK_MAP) -> None:
+                 palette: MapPalette = DARK_MAP, tables: CodeTables | None = None) -> None:
         super().__init__(parent, background=palette.background)
         self._palette = palette
         self._to_xy: pyproj.Transformer | None = None
@@ -248,8 +268,15 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         self.isochrone_items: list[QtWidgets.QGraphicsPathItem] = []
         self._origin_item: pg.ScatterPlotItem | None = None
         self._setup_canvas()
-        self._legend = self._make_legend()
+        self.live = LiveLayers(self._view, palette=palette,
+                               tables=tables if tables is not None else default_tables(),
+                               parent=self)
+        self.live.unit_clicked.connect(self.unit_selected)
+        self.live.call_clicked.connect(self.call_selected)
+        self._legend = self._make_legend(bottom=False, columns=1)
+        self._live_legend = self._make_legend(bottom=True, columns=1)
         self._scale_bar = self._make_scale_bar()
+        self.live.label_item.set_keep_out(self._overlay_rects)
         self.scene().sigMouseClicked.connect(self._on_scene_click)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
 
@@ -277,11 +304,34 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         """The pyqtgraph ViewBox holding every layer (map metres)."""
         return self._view
 
-    def _make_legend(self) -> pg.LegendItem:
-        legend = pg.LegendItem(offset=(_OVERLAY_OFFSET_PX, _OVERLAY_OFFSET_PX), verSpacing=-4,
-                               labelTextSize="8pt")
+    def _make_legend(self, *, bottom: bool, columns: int) -> pg.LegendItem:
+        # Two narrow legends, the city's (top left) and the live layers' (bottom left): one
+        # column each stays inside the margin zoom_to_city keeps free beside the city.
+        offset = (_OVERLAY_OFFSET_PX, -_OVERLAY_OFFSET_PX if bottom else _OVERLAY_OFFSET_PX)
+        legend = pg.LegendItem(offset=offset, verSpacing=-4, labelTextSize="8pt",
+                               colCount=columns)
         legend.setParentItem(self._view)
         legend.setZValue(100)
+        return legend
+
+    def _overlay_rects(self) -> list[QtCore.QRectF]:
+        """Scene rects of the legends and the scale bar (labels are kept out of them)."""
+        return [item.sceneBoundingRect()
+                for item in (self._legend, self._live_legend, self._scale_bar)
+                if item.isVisible()]
+
+    def _replace_legend(self, old: pg.LegendItem, *, bottom: bool,
+                        columns: int) -> pg.LegendItem:
+        # A cleared LegendItem keeps the empty rows of its grid layout (pyqtgraph 0.14), and
+        # a refilled one is then stretched over them: start from a new one instead.
+        scene = old.scene()
+        if scene is not None:
+            scene.removeItem(old)  # also takes it off the ViewBox
+        legend = self._make_legend(bottom=bottom, columns=columns)
+        pal = self._palette
+        legend.setBrush(pg.mkBrush(pal.legend_background))
+        legend.setPen(pg.mkPen(pal.legend_border))
+        legend.setLabelTextColor(pal.legend_text)
         return legend
 
     def _make_scale_bar(self) -> _ScaleBar:
@@ -311,6 +361,14 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         x, y = self._to_xy.transform(coords[:, 0], coords[:, 1])
         return np.column_stack([x, y])
 
+    def project_arrays(self, lon: npt.ArrayLike,
+                       lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Project WGS 84 ``lon``/``lat`` arrays to map metres ``(x, y)`` in one call."""
+        if self._to_xy is None:
+            raise RuntimeError("the map has no network yet; call set_network first")
+        x, y = self._to_xy.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
     # -- layers -----------------------------------------------------------------------------
 
     def set_network(self, network: RoadNetwork) -> None:
@@ -333,6 +391,7 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
             self._add(item, "roads")
         self._city_bounds = (float(network.node_x.min()), float(network.node_y.min()),
                              float(network.node_x.max()), float(network.node_y.max()))
+        self.live.set_projector(self.project_arrays)  # markers shown so far follow the new CRS
         self._restyle()
         self.zoom_to_city()
 
@@ -404,16 +463,21 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         self._restyle()
 
     def set_layer_visible(self, layer: str, visible: bool) -> None:
-        """Show or hide one of :data:`LAYERS` (``roads``, ``zones``, ``posts``)."""
+        """Show or hide one of :data:`LAYERS` or :data:`LIVE_LAYERS` (``units``, ``calls``)."""
+        if layer in LIVE_LAYERS:
+            self._visible[layer] = visible
+            self.live.set_layer_visible(layer, visible)
+            return
         if layer not in self._layers:
-            raise ValueError(f"unknown map layer {layer!r}; layers: {', '.join(LAYERS)}")
+            raise ValueError(f"unknown map layer {layer!r}; layers: "
+                             f"{', '.join(LAYERS + LIVE_LAYERS)}")
         self._visible[layer] = visible
         for item in self._layers[layer]:
             item.setVisible(visible)
 
     def layer_visible(self, layer: str) -> bool:
         """Whether a layer is switched on."""
-        return self._visible[layer]
+        return self._visible.get(layer, True)
 
     def _add(self, item: QtWidgets.QGraphicsItem, layer: str) -> None:
         item.setVisible(self._visible[layer])
@@ -464,6 +528,118 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
             self._view.removeItem(self._origin_item)
             self._origin_item = None
 
+    # -- live layers: units, calls, selection, route -----------------------------------------
+
+    def set_units(self, units: Sequence[UnitMarker]) -> None:
+        """Show ``units`` (one AVL batch): markers with the same ids move in place.
+
+        Draws every unit in one scatter (status shape and colour from the code tables), a
+        heading tick per moving unit, labels, hollow markers for stale units and a blinking
+        ring around flashing (emergency) ones. One ``setData`` per item per call.
+
+        Parameters
+        ----------
+        units
+            Every unit to show; units not in the list disappear.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`set_network` (positions need the map's projection).
+        ValueError
+            When two markers share an id.
+        """
+        self._require_network("set_units")
+        self.live.set_units(units)
+
+    def set_calls(self, calls: Sequence[CallMarker]) -> None:
+        """Show open ``calls``: a badge per priority, ringed while unassigned, labelled with age.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`set_network`.
+        ValueError
+            When two markers share an id.
+        """
+        self._require_network("set_calls")
+        self.live.set_calls(calls)
+
+    def select_unit(self, unit_id: str | None) -> None:
+        """Highlight unit ``unit_id`` (a halo and its label); ``None`` clears. Emits nothing."""
+        self.live.select("unit" if unit_id is not None else None, unit_id)
+
+    def select_call(self, call_id: str | None) -> None:
+        """Highlight call ``call_id`` (a halo and its label); ``None`` clears. Emits nothing."""
+        self.live.select("call" if call_id is not None else None, call_id)
+
+    def clear_selection(self) -> None:
+        """Remove the highlight."""
+        self.live.select(None, None)
+
+    @property
+    def selection(self) -> tuple[str, str] | None:
+        """``("unit" | "call", id)`` of the highlighted marker, or ``None``."""
+        return self.live.selection
+
+    def zoom_to_selection(self, radius_m: float = _SELECTION_RADIUS_M) -> bool:
+        """Centre the map on the selected marker, zooming in to ``radius_m`` if further out.
+
+        Returns
+        -------
+        bool
+            False when nothing selected is on the map (the view is left alone).
+        """
+        where = self.live.selected_xy()
+        if where is None:
+            return False
+        (x0, x1), (y0, y1) = self.view_range()
+        shown = min(x1 - x0, y1 - y0) / 2
+        self.zoom_to(where[0], where[1], min(radius_m, shown) if shown > 0 else radius_m)
+        return True
+
+    def show_route(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> None:
+        """Draw the recommended route (WGS 84 vertices, in order) over the roads.
+
+        Raises
+        ------
+        ValueError
+            When ``lon`` and ``lat`` differ in length.
+        """
+        self._require_network("show_route")
+        lon_arr, lat_arr = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        if lon_arr.shape != lat_arr.shape:
+            raise ValueError("route lon and lat must have the same length")
+        had_route = self.live.has_route
+        self.live.show_route(lon_arr, lat_arr)
+        if not had_route:
+            self._fill_legend()
+
+    def clear_route(self) -> None:
+        """Remove the recommended route."""
+        if self.live.has_route:
+            self.live.clear_route()
+            self._fill_legend()
+
+    @property
+    def flash_timer(self) -> QtCore.QTimer:
+        """The blink timer of emergency units (active only while one is shown and visible)."""
+        return self.live.flash_timer
+
+    def _require_network(self, what: str) -> None:
+        if self._to_xy is None:
+            raise RuntimeError(f"set_network must come before {what}")
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 - Qt's name
+        """Resume blinking emergency units."""
+        super().showEvent(event)
+        self.live.set_paused(False)
+
+    def hideEvent(self, event: QtGui.QHideEvent) -> None:  # noqa: N802 - Qt's name
+        """Stop the blink timer: nothing ticks for a hidden or closed map."""
+        self.live.set_paused(True)
+        super().hideEvent(event)
+
     # -- view -------------------------------------------------------------------------------
 
     @property
@@ -486,7 +662,9 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
             self._view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=_CITY_PADDING)
             self._fitted = True
             return
-        side = min(self._legend.boundingRect().width() + 2 * _OVERLAY_OFFSET_PX,
+        legend_px = max(self._legend.boundingRect().width(),
+                        self._live_legend.boundingRect().width())
+        side = min(legend_px + 2 * _OVERLAY_OFFSET_PX,
                    width_px / 4)
         plain = max((x1 - x0) / width_px, (y1 - y0) / height_px)
         clear = max((x1 - x0) / (width_px - 2 * side), (y1 - y0) / height_px)
@@ -561,6 +739,7 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
             label.setColor(pal.post_label)
             label.fill = pg.mkBrush(pal.label_background)  # readable over dense streets
         self._style_isochrones()
+        self.live.set_palette(pal)
         self._style_overlays()
 
     def _style_isochrones(self) -> None:
@@ -575,9 +754,6 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
 
     def _style_overlays(self) -> None:
         pal = self._palette
-        self._legend.setBrush(pg.mkBrush(pal.legend_background))
-        self._legend.setPen(pg.mkPen(pal.legend_border))
-        self._legend.setLabelTextColor(pal.legend_text)
         self._fill_legend()
         self._scale_bar.bar.setBrush(pg.mkBrush(pal.scale_bar))
         self._scale_bar.bar.setPen(pg.mkPen(None))
@@ -586,7 +762,8 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
 
     def _fill_legend(self) -> None:
         # Entries are rebuilt so that their label colour follows the theme.
-        self._legend.clear()
+        self._legend = self._replace_legend(self._legend, bottom=False, columns=1)
+        self._live_legend = self._replace_legend(self._live_legend, bottom=True, columns=1)
         for road_class, item in self.road_items.items():
             if item.xData is not None and item.xData.size:
                 self._legend.addItem(item, ROAD_LABELS[road_class])
@@ -598,6 +775,14 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
             self._legend.addItem(self.post_item, "Staging post")
         for minutes in sorted(self._palette.isochrone_fill):
             self._legend.addItem(self._area_sample(minutes), f"{minutes}-min drive")
+        for sample, text in self.live.legend_entries():
+            self._live_legend.addItem(sample, text)
+        for legend in (self._legend, self._live_legend):
+            # LegendItem sizes itself from the heights its labels have before any layout
+            # (taller than they need), then stretches every row to fill: size it to what
+            # its layout actually asks for.
+            legend.resize(legend.layout.effectiveSizeHint(QtCore.Qt.SizeHint.PreferredSize))
+        self.live.label_item.keep_out_changed()
 
     def _area_sample(self, minutes: int) -> pg.PlotDataItem:
         # A stand-in the legend draws as a filled swatch; it is never added to the view.

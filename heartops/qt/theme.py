@@ -42,6 +42,15 @@ class MapPalette:
     """Every colour of the map canvas for one theme.
 
     Colours are ``#rrggbb`` or ``#rrggbbaa`` strings, as pyqtgraph's ``mkColor`` reads them.
+
+    Unit status colours are not here: they are agency data (``unit_statuses.csv``) and look
+    the same in both themes, as dispatchers expect. The live-layer fields are the rest:
+    ``marker_outline`` (thin outline of unit and call markers), ``stale_fill`` (inside of a
+    unit with no recent position), ``heading``, ``selection`` (halo), ``route`` over
+    ``route_casing``, the live labels, and ``priority_fill`` (call marker colour by priority
+    ``P``/``1``/``2``/``3``; darker in the light theme so yellow stays visible on paper white)
+    and ``priority_label`` (the text of call labels: in the light theme darker still, since
+    thin text needs more contrast than a filled badge).
     """
 
     background: str
@@ -60,6 +69,16 @@ class MapPalette:
     legend_border: str
     legend_text: str
     scale_bar: str
+    marker_outline: str
+    stale_fill: str
+    heading: str
+    selection: str
+    route: str
+    route_casing: str
+    live_label_text: str
+    live_label_background: str
+    priority_fill: dict[str, str]
+    priority_label: dict[str, str]
 
 
 DARK_MAP = MapPalette(
@@ -85,6 +104,16 @@ DARK_MAP = MapPalette(
     legend_border="#2c3847",
     legend_text="#b8c5d3",
     scale_bar="#b8c5d3",
+    marker_outline="#0b0f14",
+    stale_fill="#0b0f14c0",
+    heading="#e8eef4",
+    selection="#ffffff",
+    route="#00e5ff",
+    route_casing="#0b0f14",
+    live_label_text="#e3ebf3",
+    live_label_background="#0b0f14c8",
+    priority_fill={"P": "#e040fb", "1": "#ff5252", "2": "#ff9100", "3": "#ffd740"},
+    priority_label={"P": "#e040fb", "1": "#ff6e6e", "2": "#ffa033", "3": "#ffd740"},
 )
 
 LIGHT_MAP = MapPalette(
@@ -110,6 +139,16 @@ LIGHT_MAP = MapPalette(
     legend_border="#c9d1d9",
     legend_text="#1e2a36",
     scale_bar="#1e2a36",
+    marker_outline="#1e2a36",
+    stale_fill="#f4f2ecc0",
+    heading="#1e2a36",
+    selection="#0a0a0a",
+    route="#0066ff",
+    route_casing="#ffffff",
+    live_label_text="#10181f",
+    live_label_background="#ffffffd0",
+    priority_fill={"P": "#aa00ff", "1": "#d50000", "2": "#ef6c00", "3": "#f9a825"},
+    priority_label={"P": "#7b00b8", "1": "#b00000", "2": "#a04400", "3": "#6b5000"},
 )
 
 MAP_PALETTES: dict[Theme, MapPalette] = {Theme.DARK: DARK_MAP, Theme.LIGHT: LIGHT_MAP}
