@@ -26,6 +26,28 @@ of parked units every ``avl.idle_interval_s``).
 Randomness: three ``numpy`` Generators spawned from the seed: demand (arrivals and every
 call's own random numbers, so calls and their fates do not depend on the roster), handoffs,
 and operations (check-in intervals).
+
+Two ways to dispatch (``dispatch=``):
+
+``"auto"`` (the default)
+    The simulator is its own dispatcher, as described above.
+``"manual"``
+    A person dispatches (the live board). Calls arrive and are triaged and screened as in auto
+    mode; calls no program of their stream can take are still handed to police/EMS at once,
+    but every other call waits in :meth:`Simulator.pending_calls`, with no time limit, until
+    the app calls :meth:`Simulator.assign` (the team then turns out, drives its road route,
+    works the scene and clears exactly as in auto mode) or closes it with
+    :meth:`Simulator.close_call`. With ``auto_dispatch_after`` a simulated dispatcher assigns
+    the auto-mode choice (the top recommended unit of the first program with a free team) to
+    any call that has waited that long since it was received, so an unattended demo keeps
+    moving. :meth:`Simulator.set_status` takes the dispatcher's status changes that make sense
+    for a simulated team: out of service and back; clearing or cancelling a unit (its call is
+    closed if the team reached the scene, else it waits again for another team); and the
+    emergency status, which freezes the team's call until the dispatcher resolves it.
+
+In auto mode the guards manual mode needs (events of a closed or re-queued call do nothing,
+a step already recorded is not recorded again) never fire, so auto mode's event stream is
+the one it was before manual mode existed.
 """
 
 from __future__ import annotations
@@ -34,10 +56,10 @@ import heapq
 import itertools
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +70,12 @@ from heartops.core.care import CARE_PROGRAM, FollowUpTask, follow_up_for
 from heartops.core.clock import ensure_utc
 from heartops.core.codes import CallLink, CallStep, CodeTables, Priority, default_tables
 from heartops.core.eligibility import EligibilityResult, ledger_outcome, screen
-from heartops.core.errors import TableError
+from heartops.core.errors import (
+    AssignmentRefused,
+    InvalidTransition,
+    NotFound,
+    TableError,
+)
 from heartops.core.geo import GeoPoint
 from heartops.core.programs import Program, is_open
 from heartops.core.recommend import Assignment, assign, recommend
@@ -75,6 +102,11 @@ AUTHOR = "simulator"
 """Author of the notes the simulator writes on calls."""
 _OPEN_SEARCH_STEP = timedelta(minutes=15)
 _OPEN_SEARCH_LIMIT = 7 * 24 * 4
+
+DispatchMode = Literal["auto", "manual"]
+"""Who dispatches: the simulator itself (``"auto"``) or a person through the app."""
+
+_Deferred = tuple[Callable[..., None], tuple[Any, ...]]
 
 
 class ZoneLookup(Protocol):
@@ -135,6 +167,11 @@ class _Team:
     leg: Leg | None = None
     case: _Case | None = None
     next_idle_fix: float = 0.0
+    # Manual mode: a dispatcher-declared emergency freezes the team's call; the handlers that
+    # would have moved it on wait here until the dispatcher resolves the emergency.
+    held: bool = False
+    before_hold: str | None = None
+    deferred: list[_Deferred] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -170,6 +207,7 @@ class _Case:
     traffic: float = 1.0
     outcome: _Outcome | None = None
     scene_end: float = 0.0
+    served_logged: bool = False
 
 
 class Simulator:
@@ -198,13 +236,36 @@ class Simulator:
         calls go to the ledger as ``OUTSIDE_SERVICE_AREA``. ``None``: everywhere is inside.
     call_id_prefix
         Prefix of call ids (``"S<seed>-"`` by default), to keep runs apart in one store.
+    dispatch
+        ``"auto"``: the simulator dispatches every call itself; ``"manual"``: calls wait for
+        :meth:`assign` (see the module docstring).
+    auto_dispatch_after
+        Manual mode only: a simulated dispatcher assigns the auto-mode choice to a call that
+        has waited this long since it was received (``None``: never).
+
+    Raises
+    ------
+    ValueError
+        On an unknown dispatch mode, or ``auto_dispatch_after`` outside manual mode or
+        negative.
     """
 
     def __init__(self, engine: TravelTimeEngine, roster: Roster, profile: SimProfile,
                  seed: int, start: datetime, *, sink: SimulationSink | None = None,
                  tables: CodeTables | None = None, zones: ZoneLookup | None = None,
                  service_area: ZoneLookup | None = None,
-                 call_id_prefix: str | None = None) -> None:
+                 call_id_prefix: str | None = None, dispatch: DispatchMode = "auto",
+                 auto_dispatch_after: timedelta | None = None) -> None:
+        if dispatch not in ("auto", "manual"):
+            raise ValueError(f"dispatch must be 'auto' or 'manual', got {dispatch!r}")
+        if auto_dispatch_after is not None:
+            if dispatch != "manual":
+                raise ValueError("auto_dispatch_after is for manual dispatch only")
+            if auto_dispatch_after < timedelta():
+                raise ValueError(f"auto_dispatch_after must not be negative, got "
+                                 f"{auto_dispatch_after}")
+        self.dispatch_mode: DispatchMode = dispatch
+        self.auto_dispatch_after = auto_dispatch_after
         self.tables = tables or default_tables()
         self.profile = profile
         self.roster = roster
@@ -295,6 +356,360 @@ class Simulator:
         """Return the calls waiting for a team, most urgent first, then oldest."""
         return [case.call for case in sorted(self._queue, key=_queue_key)]
 
+    def call(self, call_id: str) -> Call | None:
+        """Return the current version of an open call, or ``None`` once it is closed."""
+        case = self._cases.get(call_id)
+        return None if case is None else case.call
+
+    def unit_state(self, unit_id: str) -> UnitState:
+        """Return one unit's current state.
+
+        Raises
+        ------
+        NotFound
+            If the unit is not on the roster.
+        """
+        return self._team(unit_id).state
+
+    # -- the dispatcher (manual mode) ------------------------------------------------------------
+
+    def check_assign(self, unit_id: str, call_id: str) -> None:
+        """Raise the error :meth:`assign` would raise, without changing anything.
+
+        The live session asks first, so that it writes to the store only what the simulation
+        will then do.
+        """
+        self._assignable(unit_id, call_id)
+
+    def assign(self, unit_id: str, call_id: str, at: datetime | None = None, *,
+               assignment: Assignment | None = None) -> Assignment:
+        """Send ``unit_id`` to ``call_id`` (the dispatcher's decision).
+
+        The team turns out, drives its road route (AVL in live mode), works the scene, clears
+        and drives back to its post exactly as in auto mode. Whether the unit is the right one
+        is the app's business (``core.recommend.assign``); the simulator only refuses what
+        cannot happen.
+
+        Parameters
+        ----------
+        unit_id, call_id
+            Who goes where; the call must be open and without a team (it may still be in
+            triage), the unit free (an assignable status, no call).
+        at
+            When the dispatcher decided; defaults to now. The simulated world cannot act in
+            the past, so an earlier time (a decision that arrived late) takes effect now.
+        assignment
+            The app's record of the decision (rank, override reason, ...), passed to the sink
+            as is. Without it the simulator records the dispatcher's choice as rank 1.
+
+        Returns
+        -------
+        Assignment
+            What was passed to the sink.
+
+        Raises
+        ------
+        NotFound
+            Unknown unit, or a call that is not open.
+        AssignmentRefused
+            The call already has a team, the unit is busy or its program does not respond to
+            calls, or no road leads from the unit to the call.
+        ValueError
+            If ``at`` is in the simulated future, or ``assignment`` is of another unit or call.
+        """
+        now = self.now
+        if at is not None and ensure_utc(at, what="assignment time") > now:
+            raise ValueError(f"cannot assign at {at.isoformat()}, in the simulated future "
+                             f"(the simulation is at {now.isoformat()})")
+        case, team, eta_s = self._assignable(unit_id, call_id)
+        if assignment is None:
+            assignment = Assignment(
+                call_id=call_id, unit_id=unit_id, program=team.unit.program, at=now, rank=1,
+                recommended_unit_id=unit_id, override_reason=None, eta_seconds=eta_s,
+                explanation=f"{unit_id} · assigned by the dispatcher")
+        elif (assignment.unit_id, assignment.call_id) != (unit_id, call_id):
+            raise ValueError(f"the assignment is of {assignment.unit_id} to "
+                             f"{assignment.call_id}, not {unit_id} to {call_id}")
+        if case.received_screen is None:  # assigned while still in triage
+            case.received_screen = screen(case.call, case.call.received_at, self._area(case),
+                                          tables=self.tables)
+        if case.queued:
+            case.queued = False
+            self._queue.remove(case)
+        self._dispatch(case, assignment, eta_s=eta_s)
+        return assignment
+
+    def _assignable(self, unit_id: str, call_id: str) -> tuple[_Case, _Team, float | None]:
+        """Return the case, the team and its drive time (``None`` by phone), or raise."""
+        case = self._open_case(call_id)
+        team = self._team(unit_id)
+        if case.team is not None:
+            raise AssignmentRefused(f"call {call_id} already has unit {case.team.unit.unit_id}")
+        state = team.state
+        if team.case is not None or state.status not in self._status.assignable:
+            label = self.tables.status(state.status).label
+            where = f" on call {state.call_id}" if state.call_id else ""
+            raise AssignmentRefused(f"{unit_id} is {label.lower()}{where}; it cannot take call "
+                                    f"{call_id}")
+        if team.unit.program not in self.profile.responses:
+            raise AssignmentRefused(f"{unit_id}: program {team.unit.program} does not respond "
+                                    "to calls")
+        if not team.program.in_person:
+            return case, team, None
+        origin = self._roads.point(self._dispatch_node(team))
+        eta = self._roads.engine.etas_to(case.call.location, {unit_id: origin})[unit_id]
+        if not eta.reachable:
+            raise AssignmentRefused(f"{unit_id} cannot reach call {call_id}: "
+                                    f"{eta.note or 'no road route'}")
+        return case, team, eta.seconds
+
+    def check_status(self, unit_id: str, status: str) -> None:
+        """Raise the error :meth:`set_status` would raise, without changing anything."""
+        self._status_action(self._team(unit_id), status)
+
+    def set_status(self, unit_id: str, status: str) -> UnitState:
+        """Apply a dispatcher's status change to a simulated team, now.
+
+        What is taken (the transitions table must allow it too):
+
+        * out of service / available for a unit without a call (a break, back in service);
+        * available or out of service for a unit on a call: the team leaves it. If the team
+          reached the scene the call is closed (resolved, plus any backup, EMS or referral the
+          scene had); otherwise the call waits again for another team. The unit drives back to
+          its post;
+        * the emergency status, from any status: the team's call is frozen (nothing the
+          simulation planned happens) until the dispatcher resolves the emergency, either back
+          to on scene (if the team was on scene; what was frozen then happens) or to available
+          / out of service as above.
+
+        Statuses that report a team's progress (en route, on scene, transporting, ...) come
+        from the simulated team itself and are refused, as is a dispatch (use :meth:`assign`).
+
+        Returns
+        -------
+        UnitState
+            The unit's new state.
+
+        Raises
+        ------
+        NotFound
+            Unknown unit.
+        UnknownCodeError
+            Unknown status.
+        InvalidTransition
+            A change the transitions table or the rules above refuse.
+        """
+        team = self._team(unit_id)
+        action = self._status_action(team, status)
+        if action == "same":
+            return team.state
+        if action == "hold":
+            self._hold(team)
+        elif action == "resume":
+            self._resume(team)
+        elif team.case is None:
+            self._release_team(team, status)
+            if status == self._status.available:
+                self._retry_queue()
+        elif action == "close":
+            case = team.case
+            self._finish_case(case, self._cut_short_dispositions(case), None, to_status=status)
+        else:
+            self._requeue(team.case, status)
+        return team.state
+
+    def _status_action(self, team: _Team, to: str) -> str:
+        """Return what a dispatcher's change to ``to`` means, or raise if it is refused."""
+        target = self.tables.status(to)
+        state = team.state
+        who = team.unit.unit_id
+        if to == state.status:
+            return "same"
+        if not self.tables.can_transition(state.status, to):
+            allowed = ", ".join(self.tables.next_statuses(state.status)) or "none"
+            raise InvalidTransition(f"unit {who}: {state.status} -> {to} is not allowed "
+                                    f"(from {state.status}: {allowed})")
+        if target.emergency:
+            return "hold"
+        case = team.case
+        if target.call is CallLink.NONE:
+            if case is None:
+                return "plain"
+            return "close" if case.call.time_of(CallStep.ON_SCENE) is not None else "requeue"
+        before = team.before_hold or self._status.on_scene
+        if (case is not None and self.tables.status(state.status).emergency
+                and to == self._status.on_scene == before):
+            return "resume"
+        if self.tables.status(state.status).emergency:
+            raise InvalidTransition(f"unit {who} was {before} before the emergency; resolve "
+                                    f"it to {self._status.available} or "
+                                    f"{self._status.out_of_service}")
+        raise InvalidTransition(f"unit {who}: {to} is reported by the simulated team itself; "
+                                "dispatch with assign, or clear the unit")
+
+    def _hold(self, team: _Team) -> None:
+        """Freeze the team where it is, in emergency (its call kept)."""
+        team.before_hold = team.state.status
+        team.held = True
+        self._set_status(team, self._status.emergency)
+        leg = team.leg
+        if team.program.in_person and leg is not None and leg.active(self._t):
+            cut = leg.cut_at(self._t)  # the team stops at the next crossing
+            team.leg = cut
+            self._schedule(cut.end, self._on_leg_end, team, cut)
+
+    def _resume(self, team: _Team) -> None:
+        """End a held emergency back on scene; what was frozen happens now, in order."""
+        team.held = False
+        team.before_hold = None
+        self._set_status(team, self._status.on_scene)
+        deferred, team.deferred = team.deferred, []
+        for handler, args in deferred:
+            handler(*args)
+
+    def check_close(self, call_id: str, dispositions: Collection[str],
+                    destination: str | None = None) -> None:
+        """Raise the error :meth:`close_call` would raise, without changing anything."""
+        self._closable(call_id, dispositions, destination)
+
+    def close_call(self, call_id: str, dispositions: Collection[str],
+                   destination: str | None = None) -> Call:
+        """Close an open call now (the dispatcher's decision), and release its team.
+
+        A call that was never served gets its unmet-demand ledger entry; the team (if any)
+        becomes available (out of service off shift) and drives back to its post; a referral
+        disposition opens a follow-up. Every event planned for the call is dropped.
+
+        Raises
+        ------
+        NotFound
+            If the call is not open.
+        InvalidTransition
+            If its team is in emergency (resolve that first), or the call cannot close now.
+        UnknownCodeError, ValueError
+            On a bad disposition or a missing destination.
+        """
+        case = self._closable(call_id, dispositions, destination)
+        return self._finish_case(case, tuple(dispositions), destination, to_status=None)
+
+    def _closable(self, call_id: str, dispositions: Collection[str],
+                  destination: str | None) -> _Case:
+        case = self._open_case(call_id)
+        team = case.team
+        if team is not None and self.tables.status(team.state.status).emergency:
+            raise InvalidTransition(f"unit {team.unit.unit_id} is in emergency on call "
+                                    f"{call_id}; resolve the emergency before closing the call")
+        case.call.close(self.now, dispositions=dispositions, destination=destination,
+                        tables=self.tables)  # checks the codes and times; the result is dropped
+        return case
+
+    def add_note(self, call_id: str, text: str, *, author: str) -> Call:
+        """Append a dispatcher's note to an open call (later versions of the call keep it).
+
+        Raises
+        ------
+        NotFound
+            If the call is not open.
+        ValueError
+            On an empty note.
+        """
+        case = self._open_case(call_id)
+        case.call = case.call.add_note(self.now, text, author=author)
+        return case.call
+
+    def _open_case(self, call_id: str) -> _Case:
+        case = self._cases.get(call_id)
+        if case is None:
+            raise NotFound(f"call {call_id!r} is not open in the simulation")
+        return case
+
+    def _team(self, unit_id: str) -> _Team:
+        team = self._teams.get(unit_id)
+        if team is None:
+            raise NotFound(f"unit {unit_id!r} is not on the simulated roster")
+        return team
+
+    def _finish_case(self, case: _Case, dispositions: tuple[str, ...], destination: str | None,
+                     *, to_status: str | None) -> Call:
+        """Close ``case`` now with ``dispositions``; release its team into ``to_status``."""
+        team = case.team
+        if case.queued:
+            case.queued = False
+            self._queue.remove(case)
+        closed = self._close(case, case.call, dispositions, destination)
+        if not case.served_logged:
+            received = case.received_screen or screen(
+                case.call, case.call.received_at, self._area(case), tables=self.tables)
+            entry = ledger_outcome(received, served=False)
+            if entry is not None:
+                self.sink.ledger(entry)
+        if team is not None:
+            self._release_team(team, to_status)
+        self._open_follow_up(closed, case)
+        if team is not None and team.state.status == self._status.available:
+            self._retry_queue()
+        return closed
+
+    def _requeue(self, case: _Case, to_status: str) -> None:
+        """Take the team off a call it has not reached; the call waits for another team."""
+        team = self._team_of(case)
+        fresh = _Case(call=case.call, draw=case.draw, stream=case.stream, inside=case.inside,
+                      received_screen=case.received_screen, served_logged=case.served_logged)
+        self._cases[case.call.call_id] = fresh  # the old case's planned events now do nothing
+        self._release_team(team, to_status)
+        if self.dispatch_mode == "manual":
+            self._wait_for_dispatcher(fresh)
+        elif not self._try_dispatch(fresh):
+            fresh.queued = True
+            self._queue.append(fresh)
+            self._schedule(max(self._t, fresh.draw.at + fresh.stream.max_wait_s),
+                           self._on_queue_timeout, fresh)
+            self._ensure_retry()
+
+    def _release_team(self, team: _Team, to_status: str | None) -> None:
+        """Put a team that leaves its call (or its emergency) in ``to_status``, headed home.
+
+        ``None`` means available, or out of service off shift.
+        """
+        team.case = None
+        team.held, team.before_hold, team.deferred = False, None, []
+        if to_status is None:
+            to_status = (self._status.available if on_shift(team.unit, self.now, self._zone)
+                         else self._status.out_of_service)
+        if not self.tables.can_transition(team.state.status, to_status):
+            # e.g. dispatched -> out of service is not a move; go through available.
+            self._set_status(team, self._status.available)
+        self._set_status(team, to_status)
+        if not team.program.in_person:
+            return
+        leg = team.leg
+        if leg is not None and leg.active(self._t):
+            cut = leg.cut_at(self._t)  # finish the street, then turn for home
+            team.leg = cut
+            self._schedule(cut.end, self._on_leg_end_then_home, team, cut)
+        elif team.node != team.post_node:
+            self._drive_home(team, 1.0)
+
+    def _on_leg_end_then_home(self, team: _Team, leg: Leg) -> None:
+        if team.leg is leg:
+            self._park(team, leg.target)
+            if team.case is None and not team.held:
+                self._drive_home(team, 1.0)
+
+    def _cut_short_dispositions(self, case: _Case) -> tuple[str, ...]:
+        """Dispositions of a scene the dispatcher ended: resolved, plus what already happened."""
+        outcome = case.outcome
+        if outcome is None:
+            return (self.profile.resolved_disposition,)
+        codes = [self.profile.resolved_disposition]
+        if outcome.pd_backup:
+            codes.append(self._disposition_with("pd_backup"))
+        if outcome.ems:
+            codes.append(self._disposition_with("ems"))
+        if outcome.referral:
+            codes.append(self._disposition_with("follow_up"))
+        return tuple(dict.fromkeys(codes))
+
     def run_until(self, until: datetime) -> None:
         """Run as fast as possible up to ``until`` (history mode: no AVL fixes).
 
@@ -342,7 +757,9 @@ class Simulator:
     # -- event loop ------------------------------------------------------------------------------
 
     def _schedule(self, t: float, handler: Callable[..., None], *args: Any) -> None:
-        heapq.heappush(self._heap, (t, next(self._order), handler, args))
+        # Auto mode never schedules into the past; a handler replayed late in manual mode
+        # (after an emergency) may compute such a time, and time must not run backwards.
+        heapq.heappush(self._heap, (max(t, self._t), next(self._order), handler, args))
 
     def _process(self, limit: float) -> None:
         heap = self._heap
@@ -437,11 +854,15 @@ class Simulator:
         return lambda _point: inside
 
     def _on_triaged(self, case: _Case) -> None:
+        if self._stale(case) or case.team is not None:
+            return  # closed, or a dispatcher sent a team before triage finished
         self._record(case, CallStep.TRIAGED)
         received = screen(case.call, case.call.received_at, self._area(case), tables=self.tables)
         case.received_screen = received
         if not set(received.eligible_programs) & set(case.stream.dispatch):
             self._turn_away(case)
+        elif self.dispatch_mode == "manual":
+            self._wait_for_dispatcher(case)
         elif not self._try_dispatch(case):
             case.queued = True
             self._queue.append(case)
@@ -471,6 +892,8 @@ class Simulator:
         return closed
 
     def _record(self, case: _Case, step: CallStep) -> None:
+        if case.call.time_of(step) is not None:
+            return  # a call sent a second team (the first was cancelled) keeps its first times
         case.call = case.call.record(step, self.now)
         self.sink.call_step(case.call.call_id, step, self.now)
 
@@ -512,6 +935,8 @@ class Simulator:
         return team.node
 
     def _ensure_retry(self) -> None:
+        if self.dispatch_mode == "manual" and self.auto_dispatch_after is None:
+            return  # only the person at the board dispatches
         if self._queue and not self._retry_pending:
             self._retry_pending = True
             self._schedule(self._t + self.profile.queue_retry_s, self._on_retry)
@@ -523,17 +948,44 @@ class Simulator:
 
     def _retry_queue(self) -> None:
         for case in sorted(self._queue, key=_queue_key):
-            if self._try_dispatch(case):
+            if self._dispatch_due(case) and self._try_dispatch(case):
                 case.queued = False
                 self._queue.remove(case)
 
+    def _wait_for_dispatcher(self, case: _Case) -> None:
+        """Manual mode: put the call in the pending queue until someone assigns a team."""
+        case.queued = True
+        self._queue.append(case)
+        after = self.auto_dispatch_after
+        if after is not None:
+            self._schedule(max(self._t, case.draw.at + after.total_seconds()),
+                           self._on_dispatch_due, case)
+
+    def _dispatch_due(self, case: _Case) -> bool:
+        """Return whether the simulator may dispatch ``case`` itself now."""
+        if self.dispatch_mode == "auto":
+            return True
+        after = self.auto_dispatch_after
+        return after is not None and self._t >= case.draw.at + after.total_seconds()
+
+    def _on_dispatch_due(self, case: _Case) -> None:
+        """Manual mode with ``auto_dispatch_after``: the simulated dispatcher's turn."""
+        if self._stale(case) or not case.queued:
+            return
+        if self._try_dispatch(case):
+            case.queued = False
+            self._queue.remove(case)
+        else:
+            self._ensure_retry()
+
     def _on_queue_timeout(self, case: _Case) -> None:
-        if case.queued:
+        if case.queued and not self._stale(case):
             case.queued = False
             self._queue.remove(case)
             self._turn_away(case)
 
-    def _dispatch(self, case: _Case, assignment: Assignment) -> None:
+    def _dispatch(self, case: _Case, assignment: Assignment, *,
+                  eta_s: float | None = None) -> None:
         team = self._teams[assignment.unit_id]
         self.sink.assignment(assignment)
         case.call = case.call.add_unit(team.unit.unit_id)
@@ -541,9 +993,11 @@ class Simulator:
         self._set_status(team, self._status.dispatched, call_id=case.call.call_id)
         case.team, case.program, team.case = team, assignment.program, case
         assert case.received_screen is not None
-        entry = ledger_outcome(case.received_screen, served=True)
-        if entry is not None:
-            self.sink.ledger(entry)
+        if not case.served_logged:
+            case.served_logged = True
+            entry = ledger_outcome(case.received_screen, served=True)
+            if entry is not None:
+                self.sink.ledger(entry)
         response = self.profile.responses[assignment.program]
         luck = case.draw.luck
         if response.pickup is not None:
@@ -558,7 +1012,7 @@ class Simulator:
             self._schedule(team.leg.end, self._on_leg_end, team, team.leg)
             ready = team.leg.end
         case.scene_node = self._roads.engine.snap(case.call.location, what="call").node
-        case.eta_s = assignment.eta_seconds or 0.0
+        case.eta_s = (assignment.eta_seconds or 0.0) if eta_s is None else eta_s
         case.traffic = max(1.0, self.profile.traffic.at(luck.z_traffic))
         turnout = self._minutes(response.turnout.at(luck.z_turnout))
         self._schedule(max(turnout, ready), self._on_en_route, case)
@@ -566,6 +1020,8 @@ class Simulator:
     # -- the drive and the scene -----------------------------------------------------------------
 
     def _on_en_route(self, case: _Case) -> None:
+        if self._stale(case) or self._held(case, self._on_en_route):
+            return
         team = self._team_of(case)
         self._record(case, CallStep.EN_ROUTE)
         self._set_status(team, self._status.en_route)
@@ -575,6 +1031,8 @@ class Simulator:
         self._schedule(leg.end, self._on_arrive, case)
 
     def _on_arrive(self, case: _Case) -> None:
+        if self._stale(case) or self._held(case, self._on_arrive):
+            return
         team = self._team_of(case)
         self._park(team, case.scene_node)
         self._record(case, CallStep.ON_SCENE)
@@ -582,6 +1040,8 @@ class Simulator:
         self._start_scene(case, self.profile.responses[str(case.program)])
 
     def _on_pickup(self, case: _Case) -> None:
+        if self._stale(case) or self._held(case, self._on_pickup):
+            return
         team = self._team_of(case)
         self._record(case, CallStep.ON_SCENE)
         self._set_status(team, self._status.on_scene)
@@ -687,11 +1147,15 @@ class Simulator:
         team = case.team
         if team is None or team.case is not case or self._t >= case.scene_end:
             return
+        if self._held(case, self._on_check_in, response):
+            return
         if team.state.status == self._status.on_scene:
             self._safety(SafetyEvent(SafetyEventKind.CHECK_IN, self.now, team.unit.unit_id))
         self._schedule_check_in(case, response)
 
     def _on_incident(self, case: _Case) -> None:
+        if self._stale(case) or self._held(case, self._on_incident):
+            return
         team = self._team_of(case)
         outcome = case.outcome
         assert outcome is not None
@@ -711,9 +1175,13 @@ class Simulator:
             self._safety(SafetyEvent(SafetyEventKind.EMS_REQUESTED, self.now, unit_id, call_id))
 
     def _on_emergency_end(self, case: _Case) -> None:
+        if self._stale(case) or self._held(case, self._on_emergency_end):
+            return
         self._set_status(self._team_of(case), self._status.on_scene)
 
     def _on_scene_end(self, case: _Case) -> None:
+        if self._stale(case) or self._held(case, self._on_scene_end):
+            return
         team = self._team_of(case)
         outcome = case.outcome
         assert outcome is not None
@@ -729,6 +1197,8 @@ class Simulator:
         self._schedule(leg.end, self._on_at_destination, case)
 
     def _on_at_destination(self, case: _Case) -> None:
+        if self._stale(case) or self._held(case, self._on_at_destination):
+            return
         team = self._team_of(case)
         outcome = case.outcome
         assert outcome is not None and outcome.destination is not None
@@ -738,6 +1208,8 @@ class Simulator:
         self._schedule(self._t + outcome.handover_s, self._clear, case)
 
     def _clear(self, case: _Case) -> None:
+        if self._stale(case) or self._held(case, self._clear):
+            return
         team = self._team_of(case)
         outcome = case.outcome
         assert outcome is not None
@@ -780,6 +1252,22 @@ class Simulator:
     def _team_of(self, case: _Case) -> _Team:
         assert case.team is not None
         return case.team
+
+    def _stale(self, case: _Case) -> bool:
+        """Return whether ``case`` was closed or replaced since an event for it was scheduled.
+
+        A re-queued call gets a new case, so the old team's pending events do nothing. Never
+        true in auto mode.
+        """
+        return self._cases.get(case.call.call_id) is not case
+
+    def _held(self, case: _Case, handler: Callable[..., None], *args: Any) -> bool:
+        """Defer ``handler`` while the case's team is held by a dispatcher's emergency."""
+        team = case.team
+        if team is None or not team.held:
+            return False
+        team.deferred.append((handler, (case, *args)))
+        return True
 
     # -- units -----------------------------------------------------------------------------------
 
