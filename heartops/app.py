@@ -1,7 +1,13 @@
-"""The composition root: loads data, builds the engine and the window, and wires them.
+"""The composition root: loads data, builds the engine, the live session and the window.
 
 The only module that knows every layer. Qt is imported inside :func:`run_demo`, after
 ``QT_QPA_PLATFORM`` is settled, so importing this module stays cheap.
+
+``heartops demo`` opens the live dispatch board on the demo city: a
+:class:`~heartops.live.LiveSession` (the simulated shift, already an hour in, so teams are out
+on calls) is handed to the window, which advances it from a timer. Interactive runs start at
+1× (real time); headless runs (``--offscreen``) run at :data:`HEADLESS_SPEED` so a few
+seconds show a moving board, and save a screenshot.
 """
 
 from __future__ import annotations
@@ -17,12 +23,19 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from heartops.live import LiveSession
     from heartops.qt.main_window import MainWindow
 
 DEMO_CITY_NAME = "Demo city"
 WINDOW_SIZE = (1280, 800)
 HEADLESS_DEMO_SECONDS = 10.0
 HEADLESS_SCREENSHOT = "heartops-demo.png"
+INTERACTIVE_SPEED = 1.0
+"""Simulated seconds per wall second when a person watches: real time."""
+HEADLESS_SPEED = 60.0
+"""Headless runs last seconds: at 60x a 3-second run is 3 simulated minutes."""
+WARMUP_MINUTES = 60.0
+"""The demo shift is run this far (simulated) before the window opens: teams are out."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,40 @@ class _StderrProgress:
               flush=True)
 
 
+class SessionCommands:
+    """The command line of a live session (:class:`heartops.qt.panels.CommandPort`).
+
+    The parser and completer are functions of :mod:`heartops.live` over the board; the Qt
+    layer may not import that module, so the composition root joins them here.
+    """
+
+    def __init__(self, session: LiveSession) -> None:
+        self._session = session
+
+    def complete(self, prefix: str) -> list[str]:
+        """Return whole-line completions of ``prefix``."""
+        from heartops.live import complete
+
+        return complete(prefix, self._session.board)
+
+    def run(self, line: str) -> str:
+        """Parse and run ``line``; raise :class:`HeartopsError` with the one-line reason."""
+        from heartops.core.errors import HeartopsError
+        from heartops.live import CommandError, parse_command
+
+        command = parse_command(line, self._session.board)
+        if isinstance(command, CommandError):
+            raise HeartopsError(command.message)
+        return self._session.execute(command)
+
+
+def warm_up(session: LiveSession, minutes: float, *, step_s: float = 60.0) -> None:
+    """Run ``session`` for ``minutes`` simulated minutes, in ``step_s`` simulated steps."""
+    steps = int(minutes * 60 / step_s)
+    for _ in range(steps):
+        session.advance(step_s / session.speed)
+
+
 def load_demo() -> DemoData:
     """Build the demo city if needed (about half a minute the first time), then load it."""
     from heartops.core.errors import ZoneError
@@ -69,8 +116,9 @@ def load_demo() -> DemoData:
 
 
 def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
-             screenshot: str | None = None) -> int:
-    """Run the app on the built-in demo city.
+             screenshot: str | None = None, speed: float | None = None,
+             warmup_minutes: float = WARMUP_MINUTES) -> int:
+    """Run the live dispatch board on the built-in demo city.
 
     Parameters
     ----------
@@ -81,6 +129,11 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
         Quit after this many seconds (for smoke tests and screenshots).
     screenshot
         Save a PNG of the window here just before quitting (needs ``duration_s``).
+    speed
+        Simulation speed; :data:`INTERACTIVE_SPEED` on a display, :data:`HEADLESS_SPEED`
+        offscreen.
+    warmup_minutes
+        Simulated minutes the shift runs before the window opens.
 
     Returns
     -------
@@ -97,6 +150,9 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
     if offscreen:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     data = load_demo()
+    session = _demo_session(speed if speed is not None
+                            else HEADLESS_SPEED if offscreen else INTERACTIVE_SPEED,
+                            warmup_minutes)
 
     from PySide6 import QtCore, QtWidgets
 
@@ -104,19 +160,41 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     settings = None if offscreen else QtCore.QSettings("heartops", "heartops")
-    window = MainWindow(network=data.network, engine=data.engine, beats=data.beats,
-                        districts=data.districts, posts=data.posts,
-                        city_name=DEMO_CITY_NAME, settings=settings)
-    if offscreen or screenshot:
-        window.resize(*WINDOW_SIZE)  # screenshots are always the same size
-    window.show()
-    window.select_post(0)  # open on something to look at: the first post's drive areas
     with _recording_exceptions() as errors:
+        # The session's engine draws the map too: one network in memory, one set of ETAs.
+        window = MainWindow(network=session.engine.network, engine=session.engine,
+                            beats=data.beats, districts=data.districts, posts=data.posts,
+                            city_name=DEMO_CITY_NAME, settings=settings, session=session,
+                            commands=SessionCommands(session))
+        if offscreen or screenshot:
+            window.resize(*WINDOW_SIZE)  # screenshots are always the same size
+        window.show()
+        _open_on_the_queue(window)
         if duration_s is not None:
             QtCore.QTimer.singleShot(int(duration_s * 1000),
                                      lambda: _finish(app, window, screenshot))
         app.exec()
+    session.close()
     return 1 if errors else 0
+
+
+def _demo_session(speed: float, warmup_minutes: float) -> LiveSession:
+    """Return the demo city's live session, already ``warmup_minutes`` into its shift."""
+    from heartops.live import LiveSession
+
+    session = LiveSession.demo(speed=speed)
+    warm_up(session, warmup_minutes)
+    return session
+
+
+def _open_on_the_queue(window: MainWindow) -> None:
+    """Select the head of the queue (its ranking and route show), if a call is waiting."""
+    board = window.board
+    if board is None:
+        return
+    rows = board.queue.model.rows
+    if rows:
+        board.select_call(rows[0].call_id)
 
 
 def _display_available() -> bool:

@@ -1,16 +1,24 @@
-"""The main window: the map, the staging-posts panel, menus and the status bar.
+"""The main window: the map, the dispatch board's docks, menus, the shift bar and status bar.
 
-The window is handed everything already loaded (network, engine, zones, posts); it never
-opens files, so tests can build it from in-memory objects and ``heartops/app.py`` stays the
-one place that wires the app together.
+The window is handed everything already loaded (network, engine, zones, posts and, for the
+live board, the session); it never opens files, so tests can build it from in-memory objects
+and ``heartops/app.py`` stays the one place that wires the app together.
 
-Drive-time areas are computed off the UI thread: each request is an immutable
-:class:`IsochroneRequest` with a serial number, run on the window's own one-thread executor,
-and its result comes back to the main thread as a queued signal. A result whose serial is not
-the latest (the user picked another post or clicked elsewhere meanwhile) is dropped, and a
-queued request that is already stale when its turn comes is skipped without routing. One
-thread is enough (an isochrone takes milliseconds) and means the engine is never used by two
-threads at once.
+With a live session (``session=``) the map is the central widget and the board's panels are
+docks (:mod:`heartops.qt.panels`): queue and unit board on the left, recommendation and call
+detail (tabbed, with the staging posts) over the alerts on the right, the command line across
+the bottom; that fits a 1280×800 screen, and every dock can be torn off onto another monitor.
+A "Shift" tool bar holds the simulated clock, the speed (1× to 60×), pause and the theme
+switch; the status bar holds the alert banner. Without a session the window is the planning
+view it always was: map, staging posts and drive-time areas.
+
+Drive-time areas (and the board's rankings) are computed off the UI thread: each request is
+an immutable :class:`IsochroneRequest` with a serial number, run on the window's own one-thread
+executor, and its result comes back to the main thread as a queued signal. A result whose
+serial is not the latest (the user picked another post or clicked elsewhere meanwhile) is
+dropped, and a queued request that is already stale when its turn comes is skipped without
+routing. One thread is enough (an isochrone or a ranking takes milliseconds) and keeps the
+work in order.
 
 Why ``concurrent.futures`` and not ``QThreadPool``: the engine projects with pyproj, and
 pyproj segfaults on the second ``QRunnable`` run in the same pool thread while the main thread
@@ -36,7 +44,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from heartops.core.errors import HeartopsError
 from heartops.core.geo import GeoPoint
-from heartops.qt.map_view import LAYERS, MapView, short_post_name
+from heartops.qt.map_view import LAYERS, LIVE_LAYERS, MapView, short_post_name
+from heartops.qt.panels.command_line import CommandLinePanel
+from heartops.qt.panels.controller import BoardController
+from heartops.qt.panels.ports import CommandPort, ReasonProvider, SessionPort
+from heartops.qt.panels.style import board_stylesheet
 from heartops.qt.theme import DEFAULT_THEME, Theme, apply_stylesheet, map_palette
 
 if TYPE_CHECKING:
@@ -50,13 +62,21 @@ log = logging.getLogger(__name__)
 
 #: Drive-time areas shown for a post or a clicked point, in minutes.
 ISOCHRONE_MINUTES: tuple[float, ...] = (8.0, 12.0)
-#: Name prefix of the drive-time worker thread (tests check none outlives its window).
-WORKER_THREAD_PREFIX = "heartops-isochrones"
+#: Name prefix of the window's worker thread (tests check none outlives its window).
+WORKER_THREAD_PREFIX = "heartops-worker"
+#: Simulation speeds offered in the shift bar (simulated seconds per wall second).
+SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 _SETTINGS_GEOMETRY = "main_window/geometry"
 _SETTINGS_STATE = "main_window/state"
+# Bumped when the docks change, so an old saved layout is not forced onto new docks.
+_LAYOUT_VERSION = 2
 _DEFAULT_SIZE = (1280, 800)
-_LAYER_TITLES = {"roads": "Roads", "zones": "Zones (beats, districts)", "posts": "Post markers"}
+_LAYER_TITLES = {"roads": "Roads", "zones": "Zones (beats, districts)", "posts": "Post markers",
+                 "units": "Units", "calls": "Open calls"}
+_DOCK_FEATURES = (QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                  | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                  | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +184,16 @@ class MainWindow(QtWidgets.QMainWindow):
         Returns the time shown in the status bar (default: now, in the city's time zone).
     theme
         The starting theme.
+    session
+        The live session: with it the window is the live dispatch board (docks, shift bar,
+        alert banner); without it, the planning map.
+    commands
+        The command line's parser and completer (with ``session``).
+    reason_provider
+        Asks the dispatcher why a unit other than the top one is assigned (a dialog by
+        default; tests inject one).
+    start_live
+        Start the live timer at once (tests drive :meth:`BoardController.step` instead).
     parent
         The parent widget.
     """
@@ -183,6 +213,10 @@ class MainWindow(QtWidgets.QMainWindow):
         settings: QtCore.QSettings | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         theme: Theme = DEFAULT_THEME,
+        session: SessionPort | None = None,
+        commands: CommandPort | None = None,
+        reason_provider: ReasonProvider | None = None,
+        start_live: bool = True,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -194,6 +228,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.theme = theme
         self.last_result: IsochroneResult | None = None
         self._settings = settings
+        self.session = session
+        if clock is None and session is not None:
+            zone = session.tables.timezone
+            clock = lambda: session.now.astimezone(zone)  # noqa: E731 - simulated time
         self._clock = clock or _city_clock(network.meta.get("timezone"))
         self._serial = 0
         self._executor: ThreadPoolExecutor | None = None
@@ -207,16 +245,24 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(self.map_view)
         self.posts_dock, self.post_list = self._build_posts_dock()
         self._build_status_bar()
+        self.board: BoardController | None = None
+        self.docks: dict[str, QtWidgets.QDockWidget] = {}
+        if session is not None:
+            self._build_board(session, commands, reason_provider)
         self._build_menus()
         self.set_theme(theme)
         self.resize(*_DEFAULT_SIZE)
+        self._arrange_docks()
         self._restore_layout()
+        if self.board is not None and start_live:
+            self.board.start()
 
     # -- construction -----------------------------------------------------------------------
 
     def _build_map(self, beats: gpd.GeoDataFrame | None,
                    districts: gpd.GeoDataFrame | None) -> MapView:
-        view = MapView(self, palette=map_palette(self.theme))
+        tables = None if self.session is None else self.session.tables
+        view = MapView(self, palette=map_palette(self.theme), tables=tables)
         view.set_network(self.network)
         view.set_zones(beats, districts)
         view.set_posts(self.posts)
@@ -227,9 +273,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_posts_dock(self) -> tuple[QtWidgets.QDockWidget, QtWidgets.QListWidget]:
         dock = QtWidgets.QDockWidget("Staging posts", self)
         dock.setObjectName("postsDock")  # saveState needs it
-        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        dock.setFeatures(_DOCK_FEATURES)
         listing = QtWidgets.QListWidget(dock)
         listing.setObjectName("postList")
         listing.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
@@ -289,7 +333,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.theme_actions = self._theme_actions(view_menu)
         view_menu.addSeparator()
         self.layer_actions: dict[str, QtGui.QAction] = {}
-        for layer in LAYERS:
+        for layer in LAYERS + (LIVE_LAYERS if self.board is not None else ()):
             action = view_menu.addAction(_LAYER_TITLES[layer])
             action.setCheckable(True)
             action.setChecked(self.map_view.layer_visible(layer))
@@ -299,6 +343,35 @@ class MainWindow(QtWidgets.QMainWindow):
         panel = self.posts_dock.toggleViewAction()
         panel.setText("Posts panel")
         view_menu.addAction(panel)
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        if self.board is not None:
+            self._build_board_menu(menus.addMenu("&Board"))
+
+    def _build_board_menu(self, menu: QtWidgets.QMenu) -> None:
+        board = self.board
+        assert board is not None
+        entries: list[tuple[str, str, Callable[[], object]]] = [
+            ("Oldest top-priority call", "Ctrl+1", board.queue.select_head),
+            ("Unit board", "Ctrl+2", lambda: self._focus_dock("units", board.units.view)),
+            ("Recommendation", "Ctrl+3",
+             lambda: self._focus_dock("recommendation", board.recommendation.ranked_view)),
+            ("Alerts", "Ctrl+4", lambda: self._focus_dock("alerts", board.alerts.view)),
+            ("Acknowledge the banner's alert", "Ctrl+K", board.acknowledge_top),
+            ("Zoom to the selection", "Ctrl+F", self.map_view.zoom_to_selection),
+        ]
+        if board.command_line is not None:
+            line = board.command_line
+            entries.append(("Command line", "Ctrl+L", lambda: self._focus_command(line)))
+        self.board_actions: dict[str, QtGui.QAction] = {}
+        for title, keys, slot in entries:
+            action = menu.addAction(title)
+            action.setShortcut(QtGui.QKeySequence(keys))
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(lambda _checked=False, run=slot: run())
+            self.board_actions[keys] = action
+        menu.addSeparator()
+        menu.addAction(self.pause_action)
 
     def _theme_actions(self, menu: QtWidgets.QMenu) -> dict[Theme, QtGui.QAction]:
         group = QtGui.QActionGroup(self)
@@ -319,8 +392,166 @@ class MainWindow(QtWidgets.QMainWindow):
         """Switch the window style sheet and the map colours to ``theme``."""
         self.theme = theme
         apply_stylesheet(self, theme)
-        self.map_view.set_palette(map_palette(theme))
+        if self.board is not None:
+            self.setStyleSheet(self.styleSheet() + board_stylesheet(theme.value))
+        palette = map_palette(theme)
+        self.map_view.set_palette(palette)
         self.theme_actions[theme].setChecked(True)
+        if self.board is not None:
+            self.board.queue.model.set_priority_colours(palette.priority_fill)
+            self.light_action.setChecked(theme == Theme.LIGHT)
+
+    # -- the live board ---------------------------------------------------------------------
+
+    def _build_board(self, session: SessionPort, commands: CommandPort | None,
+                     reason_provider: ReasonProvider | None) -> None:
+        board = BoardController(
+            session, self.map_view, submit=self.submit_background, commands=commands,
+            reason_provider=reason_provider,
+            priority_colours=map_palette(self.theme).priority_fill, parent=self)
+        self.board = board
+        self.setCorner(QtCore.Qt.Corner.BottomLeftCorner,
+                       QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.setCorner(QtCore.Qt.Corner.BottomRightCorner,
+                       QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        left, right = (QtCore.Qt.DockWidgetArea.LeftDockWidgetArea,
+                       QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.removeDockWidget(self.posts_dock)
+        self.setTabPosition(QtCore.Qt.DockWidgetArea.AllDockWidgetAreas,
+                            QtWidgets.QTabWidget.TabPosition.North)
+        queue = self._add_dock("queue", "Pending calls", board.queue, left)
+        units = self._add_dock("units", "Unit board", board.units, left)
+        recommendation = self._add_dock("recommendation", "Recommendation",
+                                        board.recommendation, right)
+        alerts = self._add_dock("alerts", "Alerts", board.alerts, right)
+        detail = self._add_dock("call_detail", "Call detail", board.call_detail, right)
+        self.addDockWidget(right, self.posts_dock)
+        self.tabifyDockWidget(recommendation, detail)
+        self.tabifyDockWidget(detail, self.posts_dock)
+        recommendation.raise_()
+        if board.command_line is not None:
+            self._add_dock("command", "Command line", board.command_line,
+                           QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._layout_docks = (queue, units, recommendation, alerts)
+        self._build_shift_bar(board)
+        bar = self.statusBar()
+        bar.insertWidget(0, board.banner, 3)
+        self.counts_label.setVisible(False)  # the shift bar has the clock; room for alerts
+        self.clock_label.setVisible(False)
+        self.show_status("Select a call: Enter assigns the recommended unit · drag a unit onto "
+                         "a call · Ctrl+L commands")
+        board.message.connect(self._on_board_message)
+        board.ticked.connect(self._tick_shift)
+        board.banner.clicked.connect(self._show_banner_alert)
+        board.emergency_raised.connect(self._on_emergency)
+
+    def _arrange_docks(self) -> None:
+        """Size the board's docks for 1280×800: the map keeps the middle (saved layouts win)."""
+        if self.board is None:
+            return
+        queue, units, recommendation, alerts = self._layout_docks
+        self.resizeDocks([queue, recommendation], [500, 350], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([queue, units], [220, 460], QtCore.Qt.Orientation.Vertical)
+        self.resizeDocks([recommendation, alerts], [440, 240], QtCore.Qt.Orientation.Vertical)
+
+    def _add_dock(self, name: str, title: str, widget: QtWidgets.QWidget,
+                  area: QtCore.Qt.DockWidgetArea) -> QtWidgets.QDockWidget:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(f"{_camel(name)}Dock")  # saveState needs it
+        dock.setFeatures(_DOCK_FEATURES)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[name] = dock
+        return dock
+
+    def _build_shift_bar(self, board: BoardController) -> None:
+        bar = QtWidgets.QToolBar("Shift", self)
+        bar.setObjectName("shiftToolbar")  # saveState needs it
+        bar.setMovable(True)
+        self.sim_clock = QtWidgets.QLabel()
+        self.sim_clock.setObjectName("simClock")
+        self.sim_clock.setToolTip("Simulated time of the live shift (city time)")
+        bar.addWidget(self.sim_clock)
+        bar.addWidget(QtWidgets.QLabel(" Speed "))
+        self.speed_box = QtWidgets.QComboBox(bar)
+        self.speed_box.setObjectName("speedBox")
+        self.speed_box.setToolTip("Simulation speed: simulated seconds per wall second")
+        for speed in SPEEDS:
+            self.speed_box.addItem(f"{speed:g}×", speed)
+        self._show_speed(board.session.speed)
+        self.speed_box.currentIndexChanged.connect(
+            lambda _i: board.set_speed(float(self.speed_box.currentData())))
+        bar.addWidget(self.speed_box)
+        self.pause_action = QtGui.QAction("Pause", self)
+        self.pause_action.setObjectName("pauseAction")
+        self.pause_action.setCheckable(True)
+        self.pause_action.setShortcut(QtGui.QKeySequence("Ctrl+P"))
+        self.pause_action.setToolTip("Pause the simulated shift (Ctrl+P)")
+        self.pause_action.toggled.connect(self._set_paused)
+        bar.addAction(self.pause_action)
+        bar.addSeparator()
+        self.light_action = QtGui.QAction("Light theme", self)
+        self.light_action.setObjectName("lightThemeAction")
+        self.light_action.setCheckable(True)
+        self.light_action.setToolTip("Switch between the dark and the light theme")
+        self.light_action.toggled.connect(
+            lambda on: self.set_theme(Theme.LIGHT if on else Theme.DARK)
+            if (self.theme == Theme.LIGHT) != on else None)
+        bar.addAction(self.light_action)
+        self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, bar)
+        self.shift_bar = bar
+        self._tick_shift()
+
+    def _show_speed(self, speed: float) -> None:
+        index = self.speed_box.findData(speed)
+        if index < 0:  # a speed not offered (a headless run): list it too
+            self.speed_box.addItem(f"{speed:g}×", speed)
+            index = self.speed_box.count() - 1
+        self.speed_box.setCurrentIndex(index)
+
+    def _set_paused(self, paused: bool) -> None:
+        if self.board is None:
+            return
+        if paused:
+            self.board.pause()
+        else:
+            self.board.start()
+        self.pause_action.setText("Resume" if paused else "Pause")
+
+    def _tick_shift(self) -> None:
+        if self.session is not None:
+            self.sim_clock.setText(self._clock().strftime("%a %d %b  %H:%M:%S"))
+
+    def _on_board_message(self, text: str, error: bool) -> None:
+        self.show_status(text)
+        self.info_label.setStyleSheet("color: #ff6b6b; font-weight: bold;" if error else "")
+
+    def _focus_dock(self, name: str, widget: QtWidgets.QWidget) -> None:
+        dock = self.docks.get(name)
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        widget.setFocus(QtCore.Qt.FocusReason.ShortcutFocusReason)
+
+    def _focus_command(self, line: CommandLinePanel) -> None:
+        self._focus_dock("command", line.edit)
+        line.focus()
+
+    def _show_banner_alert(self) -> None:
+        if self.board is None:
+            return
+        alert = self.board.banner.alert
+        self._focus_dock("alerts", self.board.alerts.view)
+        if alert is not None:
+            self.board.alerts.select_alert(alert.key)
+
+    def _on_emergency(self, key: str) -> None:
+        # Nothing may hide an emergency: bring the alerts list forward with it selected.
+        if self.board is not None:
+            dock = self.docks["alerts"]
+            dock.show()
+            dock.raise_()
+            self.board.alerts.select_alert(key)
 
     # -- posts and drive-time areas ---------------------------------------------------------
 
@@ -349,12 +580,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._serial += 1
         request = IsochroneRequest(self._serial, point, ISOCHRONE_MINUTES, label)
         self.show_status(f"Computing drive-time areas from {label}…")
+        self.submit_background(_run_request, self.engine, request, self._signals,
+                               self._is_current)
+        return request
+
+    def submit_background(self, fn: Callable[..., object], *args: object) -> None:
+        """Run ``fn(*args)`` on the window's worker thread (one thread: requests queue up)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1,
                                                 thread_name_prefix=WORKER_THREAD_PREFIX)
-        self._executor.submit(_run_request, self.engine, request, self._signals,
-                              self._is_current)
-        return request
+        self._executor.submit(fn, *args)
 
     def shutdown_worker(self) -> None:
         """Drop queued requests and wait for the running one; the next request starts anew."""
@@ -404,7 +639,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if isinstance(geometry, QtCore.QByteArray):
             self.restoreGeometry(geometry)
         if isinstance(state, QtCore.QByteArray):
-            self.restoreState(state)
+            self.restoreState(state, _LAYOUT_VERSION)
 
     def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 - Qt's name
         """Restart the clock (closing the window stops it)."""
@@ -417,9 +652,11 @@ class MainWindow(QtWidgets.QMainWindow):
         """Save the layout, drop pending work and wait for the worker before closing."""
         if self._settings is not None:
             self._settings.setValue(_SETTINGS_GEOMETRY, self.saveGeometry())
-            self._settings.setValue(_SETTINGS_STATE, self.saveState())
+            self._settings.setValue(_SETTINGS_STATE, self.saveState(_LAYOUT_VERSION))
             self._settings.sync()
         self._clock_timer.stop()
+        if self.board is not None:
+            self.board.close()  # before the worker: no new rankings are asked for
         self.shutdown_worker()
         super().closeEvent(event)
 
@@ -430,6 +667,12 @@ def _describe(result: IsochroneResult) -> str:
     origin = result.origin
     return (f"{minutes} min drive from {result.request.label}: road at "
             f"{origin.lat:.5f}, {origin.lon:.5f} ({result.snap_m:,.0f} m away)")
+
+
+def _camel(name: str) -> str:
+    """Return ``call_detail`` as ``callDetail`` (Qt object names)."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _city_clock(timezone: str | None) -> Callable[[], dt.datetime]:
