@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,18 +46,6 @@ class DemoData:
     beats: Any
     districts: Any
     posts: list[Any]
-
-
-class _StderrProgress:
-    """Prints progress of the first-run demo build on stderr, with the time elapsed."""
-
-    def __init__(self) -> None:
-        self._started = time.perf_counter()
-
-    def __call__(self, step: str, fraction: float | None = None) -> None:
-        done = f" {fraction:4.0%}" if fraction is not None else ""
-        print(f"[{time.perf_counter() - self._started:6.1f}s]{done} {step}", file=sys.stderr,
-              flush=True)
 
 
 class SessionCommands:
@@ -98,13 +85,14 @@ def warm_up(session: LiveSession, minutes: float, *, step_s: float = 60.0) -> No
 def load_demo() -> DemoData:
     """Build the demo city if needed (about half a minute the first time), then load it."""
     from heartops.core.errors import ZoneError
+    from heartops.core.progress import ConsoleProgress
     from heartops.routing.demo_setup import demo_layer, ensure_demo
     from heartops.routing.engine import TravelTimeEngine
     from heartops.routing.network import DEMO_NAME, load_network
     from heartops.routing.posts import load_posts
     from heartops.routing.zones import load_zone_layer
 
-    ensure_demo(progress=_StderrProgress())
+    ensure_demo(progress=ConsoleProgress())
     network = load_network(DEMO_NAME)
     try:
         districts = load_zone_layer(demo_layer(DEMO_NAME, "districts"))

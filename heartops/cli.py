@@ -10,30 +10,17 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from heartops import __version__
 from heartops.core.errors import HeartopsError
 from heartops.core.geo import GeoPoint
+from heartops.core.progress import ConsoleProgress
 
 log = logging.getLogger("heartops")
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class ConsoleProgress:
-    """Prints the steps of long work with the time elapsed, on stderr."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-
-    def __call__(self, step: str, fraction: float | None = None) -> None:
-        """Print one progress line."""
-        done = f" {fraction:4.0%}" if fraction is not None else ""
-        print(f"[{time.perf_counter() - self.started:6.1f}s]{done} {step}", file=sys.stderr,
-              flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
