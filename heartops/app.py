@@ -22,8 +22,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from heartops.live import LiveSession
+    from heartops.live import DeskSession, LiveSession
     from heartops.qt.main_window import MainWindow
+    from heartops.store.listen import CityLease
 
 DEMO_CITY_NAME = "Demo city"
 WINDOW_SIZE = (1280, 800)
@@ -46,33 +47,6 @@ class DemoData:
     beats: Any
     districts: Any
     posts: list[Any]
-
-
-class SessionCommands:
-    """The command line of a live session (:class:`heartops.qt.panels.CommandPort`).
-
-    The parser and completer are functions of :mod:`heartops.live` over the board; the Qt
-    layer may not import that module, so the composition root joins them here.
-    """
-
-    def __init__(self, session: LiveSession) -> None:
-        self._session = session
-
-    def complete(self, prefix: str) -> list[str]:
-        """Return whole-line completions of ``prefix``."""
-        from heartops.live import complete
-
-        return complete(prefix, self._session.board)
-
-    def run(self, line: str) -> str:
-        """Parse and run ``line``; raise :class:`HeartopsError` with the one-line reason."""
-        from heartops.core.errors import HeartopsError
-        from heartops.live import CommandError, parse_command
-
-        command = parse_command(line, self._session.board)
-        if isinstance(command, CommandError):
-            raise HeartopsError(command.message)
-        return self._session.execute(command)
 
 
 def warm_up(session: LiveSession, minutes: float, *, step_s: float = 60.0) -> None:
@@ -105,7 +79,8 @@ def load_demo() -> DemoData:
 
 def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
              screenshot: str | None = None, speed: float | None = None,
-             warmup_minutes: float = WARMUP_MINUTES) -> int:
+             warmup_minutes: float = WARMUP_MINUTES, db_url: str | None = None,
+             desk: str | None = None, operator: str | None = None) -> int:
     """Run the live dispatch board on the built-in demo city.
 
     Parameters
@@ -122,6 +97,12 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
         offscreen.
     warmup_minutes
         Simulated minutes the shift runs before the window opens.
+    db_url
+        Record the shift in this database (``$HEARTOPS_DB_URL`` when not given; nothing is
+        recorded without either). On PostgreSQL the first desk runs the city and every
+        further desk joins it (:func:`open_desk`).
+    desk, operator
+        Who works at this desk (see :func:`open_desk`).
 
     Returns
     -------
@@ -137,10 +118,14 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
               f"{duration_s:g} s and saving a screenshot to {screenshot}", file=sys.stderr)
     if offscreen:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from heartops.store import DB_URL_ENV
+
     data = load_demo()
-    session = _demo_session(speed if speed is not None
-                            else HEADLESS_SPEED if offscreen else INTERACTIVE_SPEED,
-                            warmup_minutes)
+    session, lease = open_desk(
+        speed=speed if speed is not None else HEADLESS_SPEED if offscreen else INTERACTIVE_SPEED,
+        warmup_minutes=warmup_minutes, db_url=db_url or os.environ.get(DB_URL_ENV) or None,
+        desk=desk, operator=operator)
+    print(f"desk: {session.desk_mode}", file=sys.stderr)
 
     from PySide6 import QtCore, QtWidgets
 
@@ -153,7 +138,7 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
         window = MainWindow(network=session.engine.network, engine=session.engine,
                             beats=data.beats, districts=data.districts, posts=data.posts,
                             city_name=DEMO_CITY_NAME, settings=settings, session=session,
-                            commands=SessionCommands(session))
+                            commands=session)
         if offscreen or screenshot:
             window.resize(*WINDOW_SIZE)  # screenshots are always the same size
         window.show()
@@ -163,16 +148,54 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
                                      lambda: _finish(app, window, screenshot))
         app.exec()
     session.close()
+    if session.store is not None:
+        session.store.close()
+    if lease is not None:
+        lease.release()
     return 1 if errors else 0
 
 
-def _demo_session(speed: float, warmup_minutes: float) -> LiveSession:
-    """Return the demo city's live session, already ``warmup_minutes`` into its shift."""
-    from heartops.live import LiveSession
+def open_desk(*, speed: float = INTERACTIVE_SPEED, warmup_minutes: float = WARMUP_MINUTES,
+              db_url: str | None = None, desk: str | None = None,
+              operator: str | None = None) -> tuple[DeskSession, CityLease | None]:
+    """Open this desk on the demo city: run the city, or join the desk that runs it.
 
-    session = LiveSession.demo(speed=speed)
-    warm_up(session, warmup_minutes)
-    return session
+    Without a database the desk runs the city alone and records nothing. On SQLite it runs
+    the city and records it (a single desk). On PostgreSQL the first desk takes the
+    database's city lease and runs the city; a desk that finds the lease taken joins that
+    city as a :class:`~heartops.live.SharedDesk`.
+
+    Returns
+    -------
+    tuple
+        The desk's session, and the city lease it holds (release it after closing).
+    """
+    from heartops.live import DEFAULT_DESK, DEFAULT_OPERATOR, LiveSession, SharedDesk
+
+    operator = operator or DEFAULT_OPERATOR
+    if db_url is None:
+        session = LiveSession.demo(speed=speed, desk=desk or DEFAULT_DESK, operator=operator)
+        warm_up(session, warmup_minutes)
+        return session, None
+    from heartops.store import open_store
+    from heartops.store.listen import supports_notifications, try_city_lease
+
+    store = open_store(db_url)
+    lease = None
+    if supports_notifications(db_url):
+        lease = try_city_lease(db_url)
+        if lease is None:
+            return SharedDesk.demo(store, desk=desk or f"desk-{os.getpid()}",
+                                   operator=operator), None
+    try:
+        session = LiveSession.demo(speed=speed, store=store, desk=desk or DEFAULT_DESK,
+                                   operator=operator)
+        warm_up(session, warmup_minutes)
+    except BaseException:
+        if lease is not None:
+            lease.release()  # let another desk run the city
+        raise
+    return session, lease
 
 
 def _open_on_the_queue(window: MainWindow) -> None:

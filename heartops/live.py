@@ -24,22 +24,33 @@ How data flows (ARCHITECTURE.md, "How live data flows"):
   a command's own echo is not written twice. A write the store refuses is logged and kept in
   :attr:`LiveSession.store_errors`; the live board does not stop for it.
 
-The dispatcher's command line: :func:`parse_command` turns a line (``assign CRT-2 C-1041 closer
-to the scene``, ``st CRT-2 S``, ``note C-1041 caller on the porch``, ``close C-1041
-resolved_by_phone``, ``ack check_in:CRT-2``) into a typed :data:`Command` or a one-line
-:class:`CommandError`; :func:`complete` gives completion candidates; :meth:`LiveSession.execute`
-runs a command.
+Several desks (ARCHITECTURE.md: "Other desks' writes arrive as the same core messages"):
+
+* On a shared PostgreSQL store the first desk to start runs the city (:class:`LiveSession`,
+  holding the store's city lease) and follows the store with a
+  :class:`~heartops.store.follow.StoreFollower`: another desk's assignment, status change,
+  note or closing is replayed into the simulation at its next advance, so the simulated teams
+  obey every desk. Its own writes and the simulated world's are recognised by desk name and
+  skipped (each desk needs its own name).
+* Every further desk is a :class:`SharedDesk`: no simulation of its own; its board is loaded
+  from the store and then follows it (changes announced by ``NOTIFY``, AVL fixes polled), read
+  on the follower's thread and applied from the desk's timer. Its commands are checked against
+  its board, written to the store (which decides conflicts: the loser gets the store's
+  one-line reason and nothing is overwritten) and read back at once.
+* SQLite cannot announce changes: a desk on SQLite is a single desk and says so
+  (:attr:`LiveSession.desk_mode`).
+
+Typed commands (:mod:`heartops.core.commands`) run through :meth:`DeskSession.execute`.
 """
 
 from __future__ import annotations
 
-import difflib
+import itertools
 import logging
 import math
-import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from heartops.core.avl import AvlFix
 from heartops.core.board import (
@@ -53,7 +64,19 @@ from heartops.core.board import (
 )
 from heartops.core.calls import Call
 from heartops.core.care import FollowUpTask
+from heartops.core.clock import ManualClock
 from heartops.core.codes import CallLink, CallStep, CodeTables, default_tables
+from heartops.core.commands import (
+    AssignCommand,
+    CloseCommand,
+    Command,
+    CommandError,
+    NoteCommand,
+    StatusCommand,
+    complete,
+    parse_command,
+    resolve_status,
+)
 from heartops.core.eligibility import LedgerEntry
 from heartops.core.errors import (
     AssignmentRefused,
@@ -61,7 +84,7 @@ from heartops.core.errors import (
     HeartopsError,
     InvalidTransition,
     NotFound,
-    UnknownCodeError,
+    StoreError,
 )
 from heartops.core.geo import GeoPoint
 from heartops.core.recommend import Assignment, Recommendation
@@ -75,7 +98,10 @@ from heartops.routing.engine import TravelTimeEngine
 from heartops.routing.network import DEMO_NAME, load_network
 from heartops.routing.posts import load_posts
 from heartops.routing.zones import ZoneIndex, list_zone_layers
-from heartops.store import Store
+from heartops.store import AuditRecord, Entity, Store
+from heartops.store.convert import assignment_doc, assignment_from_doc
+from heartops.store.follow import StoreChanges, StoreFollower, read_changes
+from heartops.store.listen import supports_notifications
 
 log = logging.getLogger(__name__)
 
@@ -91,177 +117,75 @@ DEMO_START_LOCAL = time(10, 0)
 """The demo starts today at 10:00 city time, when every program is open."""
 
 DEFAULT_DESK = "desk-1"
+"""The city desk's name; a joining desk is named ``desk-<pid>`` unless told otherwise."""
 DEFAULT_OPERATOR = "dispatcher"
 SIMULATOR_DESK = "simulator"
 SIMULATOR_OPERATOR = "simulated dispatcher"
 """Who the store records for what the simulated world did (its own dispatches, statuses)."""
 
 MAX_STORE_ERRORS = 100
+SAFETY_REPLAY = timedelta(hours=12)
+"""A joining desk replays this much safety history (check-ins of the shift in progress)."""
+LEFTOVER_DISPOSITION = "cancelled"
+LEFTOVER_NOTE = "closed by heartops: the simulated city was restarted"
 
 
 # -- the session ---------------------------------------------------------------------------------
 
 
-class LiveSession:
-    """One desk's live board over a simulated city, optionally recording to a store.
+class DeskSession:
+    """What every desk does the same way: rank units off the UI thread, check, run commands.
 
-    Parameters
-    ----------
-    simulator
-        A simulator in manual dispatch mode; the session replaces its sink.
-    engine
-        The drive-time engine over the same network (recommendations).
-    store
-        Where commands and events are recorded; ``None`` to run without one.
-    speed
-        Simulated seconds per wall second, :data:`MIN_SPEED` to :data:`MAX_SPEED`.
-    desk, operator
-        Who issues the commands (each command may name another).
-    thresholds
-        The board's timer thresholds.
-    service_area, zone_of
-        Passed to the :class:`~heartops.core.board.Board`.
-    persist_fixes
-        With a store, record each unit's latest fix per advance (not every fix: the store
-        writer must stay off the paint path).
-
-    Raises
-    ------
-    ValueError
-        If the simulator dispatches automatically, or the speed is out of range.
+    Subclasses set :attr:`board`, :attr:`engine`, :attr:`store`, :attr:`desk` and
+    :attr:`operator`, and implement the commands.
     """
 
-    def __init__(self, simulator: Simulator, engine: TravelTimeEngine, *,
-                 store: Store | None = None, speed: float = DEFAULT_SPEED,
-                 desk: str = DEFAULT_DESK, operator: str = DEFAULT_OPERATOR,
-                 thresholds: BoardThresholds = DEFAULT_THRESHOLDS,
-                 service_area: Callable[[GeoPoint], bool] | None = None,
-                 zone_of: Callable[[GeoPoint], str | None] | None = None,
-                 persist_fixes: bool = True) -> None:
-        if simulator.dispatch_mode != "manual":
-            raise ValueError("a live session needs a simulator in manual dispatch mode")
-        self.simulator = simulator
-        self.engine = engine
-        self.store = store
-        self.desk = desk
-        self.operator = operator
-        self.persist_fixes = persist_fixes
-        self.speed = speed
-        self.board = Board(simulator.tables, simulator.clock, thresholds=thresholds,
-                           service_area=service_area, zone_of=zone_of)
-        self.ledger: list[LedgerEntry] = []
-        """Unmet-demand ledger entries of the session's calls, in order."""
-        self._serial = 0
-        self._writer = None if store is None else _StoreWriter(store, simulator.tables)
-        self._sink = _SessionSink(self)
-        simulator.sink = self._sink
-        states = simulator.unit_states()
-        units = simulator.roster.units
-        self.board.load([(unit, states[unit.unit_id]) for unit in units],
-                        simulator.open_calls().values())
-        if self._writer is not None:
-            self._writer.roster(units, at=simulator.now)
-            for unit_id, state in states.items():  # a simulator that already ran, or old rows
-                self._writer.unit_status(unit_id, state.status, state.since, state.call_id)
-
-    @classmethod
-    def demo(cls, *, seed: int = 1, start: datetime | None = None, network: str = DEMO_NAME,
-             auto_dispatch_after: timedelta | None = DEMO_AUTO_DISPATCH_AFTER,
-             store: Store | None = None, speed: float = DEFAULT_SPEED,
-             desk: str = DEFAULT_DESK, operator: str = DEFAULT_OPERATOR) -> LiveSession:
-        """Return a session over a built network (the demo city by default).
-
-        Parameters
-        ----------
-        seed
-            The simulation's seed.
-        start
-            Aware start instant; defaults to today at :data:`DEMO_START_LOCAL` city time.
-        network
-            The network name; the demo city is built first if it is missing (about half a
-            minute).
-        auto_dispatch_after
-            The simulated dispatcher's patience (``None``: only the person dispatches).
-        store, speed, desk, operator
-            As for :class:`LiveSession`.
-        """
-        if network == DEMO_NAME:
-            ensure_demo()
-        engine = TravelTimeEngine(load_network(network))
-        profile = load_profile()
-        roster = default_roster(load_posts(network), profile)
-        if not roster.units:
-            raise HeartopsError(f"network {network!r} has no staging posts to station teams at")
-        beats = _zone_index(network, "beats")
-        area = _zone_index(network, "service-area")
-        start = start or _today_at(DEMO_START_LOCAL)
-        # Live call ids stay apart from simulated history and from other sessions in a store.
-        simulator = Simulator(engine, roster, profile, seed, start, zones=beats,
-                              service_area=area, call_id_prefix=f"L{seed}-{start:%Y%m%dT%H%M}-",
-                              dispatch="manual", auto_dispatch_after=auto_dispatch_after)
-        return cls(simulator, engine, store=store, speed=speed, desk=desk, operator=operator,
-                   service_area=None if area is None else _inside(area),
-                   zone_of=None if beats is None else _zone_of(beats))
-
-    # -- time ----------------------------------------------------------------------------------
-
-    @property
-    def speed(self) -> float:
-        """Simulated seconds per wall second (1 to 60)."""
-        return self._speed
-
-    @speed.setter
-    def speed(self, value: float) -> None:
-        if not MIN_SPEED <= value <= MAX_SPEED:
-            raise ValueError(f"speed must be between {MIN_SPEED:g} and {MAX_SPEED:g}, got "
-                             f"{value!r}")
-        self._speed = float(value)
-
-    @property
-    def now(self) -> datetime:
-        """The simulated instant (the board's clock)."""
-        return self.simulator.now
+    board: Board
+    engine: TravelTimeEngine
+    store: Store | None
+    desk: str
+    operator: str
+    _serial: int = 0
 
     @property
     def tables(self) -> CodeTables:
         """The code tables (statuses with colours, shapes and keys; programs; ...)."""
-        return self.simulator.tables
+        return self.board.tables
+
+    controls_time: bool
+    """Whether this desk runs the clock (speed and pause), or follows another desk's."""
+
+    @property
+    def now(self) -> datetime:
+        """The desk's instant (the board's clock)."""
+        raise NotImplementedError
+
+    @property
+    def speed(self) -> float:
+        """Simulated seconds per wall second."""
+        raise NotImplementedError
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        raise NotImplementedError
+
+    @property
+    def desk_mode(self) -> str:
+        """Who this desk is and how it shares its work, for the status bar."""
+        raise NotImplementedError
 
     @property
     def store_errors(self) -> list[str]:
-        """The last store writes that failed (newest last), one line each."""
-        return [] if self._writer is None else list(self._writer.errors)
+        """The last store writes or reads that failed (newest last), one line each."""
+        raise NotImplementedError
 
     def advance(self, wall_dt_s: float) -> BoardChange:
-        """Run the city for ``wall_dt_s`` wall seconds at :attr:`speed`; return what changed.
-
-        Call it from a timer (every 250 ms). Simulated events reach the board as they happen;
-        the AVL fixes of the step are applied as one batch; then every timer is re-evaluated.
-        Board subscribers hear one change.
-
-        Raises
-        ------
-        ValueError
-            If ``wall_dt_s`` is negative or not finite.
-        """
-        if not (math.isfinite(wall_dt_s) and wall_dt_s >= 0):
-            raise ValueError(f"wall_dt_s must be a finite, non-negative number, got "
-                             f"{wall_dt_s!r}")
-        with self.board.batch() as batch:
-            self.simulator.step(wall_dt_s * self._speed)
-            fixes = self._sink.take_fixes()
-            self.board.apply_fixes(fixes)
-            self.board.tick()
-        if self._writer is not None and self.persist_fixes and fixes:
-            latest: dict[str, AvlFix] = {}
-            for fix in fixes:
-                latest[fix.unit_id] = fix  # emitted in time order
-            self._writer.fixes(latest.values())
-        return batch.change
+        """Bring the board up to date (call it from a timer); return what changed."""
+        raise NotImplementedError
 
     def close(self) -> None:
-        """Detach from the simulator (its events no longer reach the board or the store)."""
-        self.simulator.sink = NullSink()
+        """Stop the desk's background work."""
+        raise NotImplementedError
 
     # -- recommendation ------------------------------------------------------------------------
 
@@ -292,6 +216,343 @@ class LiveSession:
         if result.recommendation is None:
             raise HeartopsError(f"no recommendation for call {call_id}: {result.error}")
         return result.recommendation
+
+    def _checked_assignment(self, unit_id: str, call_id: str, override_reason: str | None,
+                            recommendation: Recommendation | None, at: datetime) -> Assignment:
+        """Return the assignment the board allows, or raise why not (see ``assign``)."""
+        board = self.board
+        board.unit(unit_id)
+        board.call(call_id)
+        if not board.is_pending(call_id):
+            raise AssignmentRefused(f"call {call_id} already has "
+                                    f"{', '.join(board.units_on(call_id))}")
+        if recommendation is None or recommendation.call_id != call_id:
+            recommendation = self.recommend(call_id)
+        assignment = choose_unit(recommendation, unit_id, override_reason, at=at)
+        state = board.state(unit_id)
+        if not self.tables.status(state.status).assignable:
+            raise AssignmentRefused(f"{unit_id} is {self.tables.status(state.status).label} "
+                                    f"now; recompute the recommendation")
+        return assignment
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def assign(self, unit_id: str, call_id: str, *, override_reason: str | None = None,
+               desk: str | None = None, operator: str | None = None,
+               recommendation: Recommendation | None = None) -> Assignment:
+        """Dispatch ``unit_id`` to ``call_id`` (see :meth:`LiveSession.assign`)."""
+        raise NotImplementedError
+
+    def set_status(self, unit_id: str, status: str, *, desk: str | None = None,
+                   operator: str | None = None) -> UnitState:
+        """Change a unit's status (see :meth:`LiveSession.set_status`)."""
+        raise NotImplementedError
+
+    def add_note(self, call_id: str, text: str, *, desk: str | None = None,
+                 operator: str | None = None) -> Call:
+        """Append a note to a call (see :meth:`LiveSession.add_note`)."""
+        raise NotImplementedError
+
+    def close_call(self, call_id: str, dispositions: Collection[str],
+                   destination: str | None = None, *, desk: str | None = None,
+                   operator: str | None = None) -> Call:
+        """Close a call (see :meth:`LiveSession.close_call`)."""
+        raise NotImplementedError
+
+    def acknowledge(self, alert_key: str, *, desk: str | None = None,
+                    operator: str | None = None, note: str = "") -> BoardChange:
+        """Acknowledge a standing alert; safety alerts are also recorded in the store.
+
+        Raises
+        ------
+        NotFound
+            If no alert with that key stands.
+        """
+        desk, operator = self._who(desk, operator)
+        now = self.now
+        alert = next((a for a in self.board.alerts(now) if a.key == alert_key), None)
+        if alert is None:
+            return self.board.acknowledge(alert_key, now, desk, operator)  # raises NotFound
+        if self.store is not None and alert.safety_level is not None and alert.unit_id:
+            self.store.acknowledge_alert(alert.unit_id, alert.safety_level, now, desk=desk,
+                                         operator=operator, call_id=alert.call_id, note=note)
+        return self.board.acknowledge(alert_key, now, desk, operator, note=note)
+
+    def execute(self, command: Command, *, desk: str | None = None,
+                operator: str | None = None) -> str:
+        """Run a parsed command; return a one-line confirmation.
+
+        Raises
+        ------
+        HeartopsError
+            Whatever the command raises (one-line messages, ready for the command line).
+        """
+        if isinstance(command, AssignCommand):
+            done = self.assign(command.unit_id, command.call_id,
+                               override_reason=command.reason, desk=desk, operator=operator)
+            eta = "" if done.eta_seconds is None else f", {done.eta_seconds / 60:.1f} min away"
+            why = f"; override: {done.override_reason}" if done.override_reason else ""
+            return f"{done.unit_id} assigned to {done.call_id} (rank {done.rank}{eta}){why}"
+        if isinstance(command, StatusCommand):
+            state = self.set_status(command.unit_id, command.status, desk=desk,
+                                    operator=operator)
+            return f"{command.unit_id} {self.tables.status(state.status).label.lower()}"
+        if isinstance(command, NoteCommand):
+            self.add_note(command.call_id, command.text, desk=desk, operator=operator)
+            return f"note added to {command.call_id}"
+        if isinstance(command, CloseCommand):
+            closed = self.close_call(command.call_id, command.dispositions, command.destination,
+                                     desk=desk, operator=operator)
+            labels = ", ".join(self.tables.disposition(d).label for d in closed.dispositions)
+            return f"{closed.call_id} closed: {labels}"
+        self.acknowledge(command.key, desk=desk, operator=operator)
+        return f"acknowledged {command.key}"
+
+    def complete(self, prefix: str) -> list[str]:
+        """Return whole-line completions of a partly typed command line."""
+        return complete(prefix, self.board)
+
+    def run_command(self, line: str) -> str:
+        """Parse and run a typed command line; return its one-line confirmation.
+
+        Raises
+        ------
+        HeartopsError
+            With a one-line message for a line that does not parse or a command refused.
+        """
+        command = parse_command(line, self.board)
+        if isinstance(command, CommandError):
+            raise HeartopsError(command.message)
+        return self.execute(command)
+
+    def _who(self, desk: str | None, operator: str | None) -> tuple[str, str]:
+        return desk or self.desk, operator or self.operator
+
+
+class LiveSession(DeskSession):
+    """One desk's live board over a simulated city, optionally recording to a store.
+
+    Parameters
+    ----------
+    simulator
+        A simulator in manual dispatch mode; the session replaces its sink.
+    engine
+        The drive-time engine over the same network (recommendations).
+    store
+        Where commands and events are recorded; ``None`` to run without one.
+    speed
+        Simulated seconds per wall second, :data:`MIN_SPEED` to :data:`MAX_SPEED`.
+    desk, operator
+        Who issues the commands (each command may name another).
+    thresholds
+        The board's timer thresholds.
+    service_area, zone_of
+        Passed to the :class:`~heartops.core.board.Board`.
+    persist_fixes
+        With a store, record each unit's latest fix per advance (not every fix: the store
+        writer must stay off the paint path).
+    follow_other_desks
+        Replay other desks' commands from the store into the simulation; by default when the
+        store is PostgreSQL (the only one that announces changes).
+
+    Raises
+    ------
+    ValueError
+        If the simulator dispatches automatically, or the speed is out of range.
+    """
+
+    def __init__(self, simulator: Simulator, engine: TravelTimeEngine, *,
+                 store: Store | None = None, speed: float = DEFAULT_SPEED,
+                 desk: str = DEFAULT_DESK, operator: str = DEFAULT_OPERATOR,
+                 thresholds: BoardThresholds = DEFAULT_THRESHOLDS,
+                 service_area: Callable[[GeoPoint], bool] | None = None,
+                 zone_of: Callable[[GeoPoint], str | None] | None = None,
+                 persist_fixes: bool = True,
+                 follow_other_desks: bool | None = None) -> None:
+        if simulator.dispatch_mode != "manual":
+            raise ValueError("a live session needs a simulator in manual dispatch mode")
+        self.simulator = simulator
+        self.engine = engine
+        self.store = store
+        self.desk = desk
+        self.operator = operator
+        self.persist_fixes = persist_fixes
+        self.speed = speed
+        self.board = Board(simulator.tables, simulator.clock, thresholds=thresholds,
+                           service_area=service_area, zone_of=zone_of)
+        self.ledger: list[LedgerEntry] = []
+        """Unmet-demand ledger entries of the session's calls, in order."""
+        self._serial = 0
+        self._writer = None if store is None else _StoreWriter(store, simulator.tables)
+        self._sink = _SessionSink(self)
+        simulator.sink = self._sink
+        states = simulator.unit_states()
+        units = simulator.roster.units
+        self.board.load([(unit, states[unit.unit_id]) for unit in units],
+                        simulator.open_calls().values())
+        if self._writer is not None:
+            self._writer.roster(units, at=simulator.now)
+            for unit_id, state in states.items():  # a simulator that already ran, or old rows
+                self._writer.unit_status(unit_id, state.status, state.since, state.call_id)
+            self._writer.cancel_leftovers(simulator.open_calls(), at=simulator.now)
+        if follow_other_desks is None:
+            follow_other_desks = store is not None and supports_notifications(store.url)
+        self._follower: StoreFollower | None = None
+        if follow_other_desks:
+            assert store is not None
+            self._follower = StoreFollower(store, cursor=store.current_change_id(),
+                                           fix_cursor=0, follow_fixes=False).start()
+
+    @classmethod
+    def demo(cls, *, seed: int = 1, start: datetime | None = None, network: str = DEMO_NAME,
+             auto_dispatch_after: timedelta | None = DEMO_AUTO_DISPATCH_AFTER,
+             store: Store | None = None, speed: float = DEFAULT_SPEED,
+             desk: str = DEFAULT_DESK, operator: str = DEFAULT_OPERATOR) -> LiveSession:
+        """Return a session over a built network (the demo city by default).
+
+        Parameters
+        ----------
+        seed
+            The simulation's seed.
+        start
+            Aware start instant; defaults to today at :data:`DEMO_START_LOCAL` city time.
+        network
+            The network name; the demo city is built first if it is missing (about half a
+            minute).
+        auto_dispatch_after
+            The simulated dispatcher's patience (``None``: only the person dispatches).
+        store, speed, desk, operator
+            As for :class:`LiveSession`.
+        """
+        city = _load_city(network)
+        profile = load_profile()
+        roster = default_roster(load_posts(network), profile)
+        if not roster.units:
+            raise HeartopsError(f"network {network!r} has no staging posts to station teams at")
+        start = start or _today_at(DEMO_START_LOCAL)
+        # Live call ids stay apart from simulated history and from other runs in a store.
+        prefix = f"L{seed}-{start:%Y%m%dT%H%M}-"
+        if store is not None:
+            prefix += f"{datetime.now(UTC):%H%M%S}-"
+        simulator = Simulator(city.engine, roster, profile, seed, start, zones=city.beats,
+                              service_area=city.area, call_id_prefix=prefix,
+                              dispatch="manual", auto_dispatch_after=auto_dispatch_after)
+        return cls(simulator, city.engine, store=store, speed=speed, desk=desk,
+                   operator=operator, service_area=city.service_area, zone_of=city.zone_of)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    @property
+    def speed(self) -> float:
+        """Simulated seconds per wall second (1 to 60)."""
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        if not MIN_SPEED <= value <= MAX_SPEED:
+            raise ValueError(f"speed must be between {MIN_SPEED:g} and {MAX_SPEED:g}, got "
+                             f"{value!r}")
+        self._speed = float(value)
+
+    @property
+    def now(self) -> datetime:
+        """The simulated instant (the board's clock)."""
+        return self.simulator.now
+
+    @property
+    def store_errors(self) -> list[str]:
+        """The last store writes that failed (newest last), one line each."""
+        return [] if self._writer is None else list(self._writer.errors)
+
+    def advance(self, wall_dt_s: float) -> BoardChange:
+        """Run the city for ``wall_dt_s`` wall seconds at :attr:`speed`; return what changed.
+
+        Call it from a timer (every 250 ms). Simulated events reach the board as they happen;
+        the AVL fixes of the step are applied as one batch; then every timer is re-evaluated.
+        Board subscribers hear one change.
+
+        Raises
+        ------
+        ValueError
+            If ``wall_dt_s`` is negative or not finite.
+        """
+        if not (math.isfinite(wall_dt_s) and wall_dt_s >= 0):
+            raise ValueError(f"wall_dt_s must be a finite, non-negative number, got "
+                             f"{wall_dt_s!r}")
+        with self.board.batch() as batch:
+            self._replay_other_desks()
+            self.simulator.step(wall_dt_s * self._speed)
+            fixes = self._sink.take_fixes()
+            self.board.apply_fixes(fixes)
+            self.board.tick()
+        if self._writer is not None and self.persist_fixes and fixes:
+            latest: dict[str, AvlFix] = {}
+            for fix in fixes:
+                latest[fix.unit_id] = fix  # emitted in time order
+            self._writer.fixes(latest.values())
+        return batch.change
+
+    def close(self) -> None:
+        """Detach from the simulator (its events no longer reach the board or the store)."""
+        self.simulator.sink = NullSink()
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
+
+    # -- other desks ---------------------------------------------------------------------------
+
+    controls_time = True
+    """The city desk runs the simulated clock (speed and pause are its to set)."""
+
+    @property
+    def desk_mode(self) -> str:
+        """How this desk shares its work, for the status bar."""
+        if self.store is None:
+            return f"{self.desk} · single desk, nothing recorded"
+        if self._follower is None:
+            return (f"{self.desk} · single desk ({self.store.dialect}: other desks cannot "
+                    "share it)")
+        return f"{self.desk} · runs the city · shared with other desks ({self.store.dialect})"
+
+    def _replay_other_desks(self) -> None:
+        """Apply other desks' commands, read from the store, to the simulation."""
+        if self._follower is None:
+            return
+        for changes in self._follower.drain():
+            for change in _by_change(changes.records):
+                if change[0].desk in (self.desk, SIMULATOR_DESK):
+                    continue  # this desk's commands and the simulated world's own events
+                try:
+                    self._replay(change)
+                except HeartopsError as exc:
+                    # The store already holds the other desk's decision; the simulation
+                    # could not follow it (its team moved on in the same instant).
+                    line = f"replaying {change[0].desk}'s change: {str(exc).splitlines()[0]}"
+                    log.error("%s", line)
+                    if self._writer is not None:
+                        self._writer.note_error(line)
+
+    def _replay(self, change: Sequence[AuditRecord]) -> None:
+        """Replay one change (one store transaction) of another desk into the simulation."""
+        by_kind = {(r.entity, r.action): r for r in change}
+        assigned = by_kind.get((Entity.ASSIGNMENT, "assign"))
+        closed = by_kind.get((Entity.CALL, "close"))
+        status = by_kind.get((Entity.UNIT, "status"))
+        note = by_kind.get((Entity.CALL, "note"))
+        if assigned is not None and assigned.after is not None:
+            doc = assigned.after
+            self.simulator.assign(doc["unit_id"], doc["call_id"],
+                                  assignment=assignment_from_doc(doc))
+        elif closed is not None and closed.after is not None:
+            self.simulator.close_call(closed.entity_id, closed.after["dispositions"],
+                                      closed.after["destination"])
+        elif status is not None and status.after is not None:
+            self.simulator.set_status(status.entity_id, status.after["status"])
+        elif note is not None and note.after is not None \
+                and self.simulator.call(note.entity_id) is not None:
+            call = self.simulator.add_note(note.entity_id, note.after["text"],
+                                           author=note.after["author"])
+            self.board.apply_call(call)
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -329,23 +590,12 @@ class LiveSession:
             The store says another desk assigned the unit first; nothing is changed here.
         """
         desk, operator = self._who(desk, operator)
-        board = self.board
-        board.unit(unit_id)
-        board.call(call_id)
-        if not board.is_pending(call_id):
-            raise AssignmentRefused(f"call {call_id} already has "
-                                    f"{', '.join(board.units_on(call_id))}")
-        if recommendation is None or recommendation.call_id != call_id:
-            recommendation = self.recommend(call_id)
-        assignment = choose_unit(recommendation, unit_id, override_reason, at=self.now)
-        state = board.state(unit_id)
-        if not self.tables.status(state.status).assignable:
-            raise AssignmentRefused(f"{unit_id} is {self.tables.status(state.status).label} "
-                                    f"now; recompute the recommendation")
+        assignment = self._checked_assignment(unit_id, call_id, override_reason,
+                                              recommendation, self.now)
         self.simulator.check_assign(unit_id, call_id)
         if self.store is not None:
             self.store.record_assignment(assignment, desk=desk, operator=operator)
-        with board.batch():
+        with self.board.batch():
             self.simulator.assign(unit_id, call_id, assignment.at, assignment=assignment)
         return assignment
 
@@ -422,57 +672,247 @@ class LiveSession:
         with self.board.batch():
             return self.simulator.close_call(call_id, codes, destination)
 
-    def acknowledge(self, alert_key: str, *, desk: str | None = None,
-                    operator: str | None = None, note: str = "") -> BoardChange:
-        """Acknowledge a standing alert; safety alerts are also recorded in the store.
 
-        Raises
-        ------
-        NotFound
-            If no alert with that key stands.
+class SharedDesk(DeskSession):
+    """A desk joined to a shared store: its board follows what the store says.
+
+    Another desk runs the city (:class:`LiveSession`); this one loads the board from the store
+    (roster, unit states and positions, open calls, active assignments, open follow-ups and
+    the shift's safety events) and then applies what a :class:`StoreFollower` reads on its
+    thread. Its clock is the city's: the newest instant the store has shown it (AVL fixes
+    arrive several times a second). Commands are checked against the board, written to the
+    store, and read back at once; a command the store refuses (another desk was first) raises
+    the store's one-line reason and changes nothing.
+
+    Parameters
+    ----------
+    store
+        The shared store (PostgreSQL).
+    engine
+        The drive-time engine over the city's network (recommendations).
+    desk, operator
+        Who issues the commands; the desk name must differ from every other desk's.
+    thresholds, service_area, zone_of
+        As for :class:`LiveSession`.
+
+    Raises
+    ------
+    StoreError
+        If the store cannot announce changes (SQLite) or cannot be reached.
+    """
+
+    controls_time = False
+    """The city desk runs the clock; this desk follows it."""
+
+    def __init__(self, store: Store, engine: TravelTimeEngine, *, desk: str,
+                 operator: str = DEFAULT_OPERATOR,
+                 thresholds: BoardThresholds = DEFAULT_THRESHOLDS,
+                 service_area: Callable[[GeoPoint], bool] | None = None,
+                 zone_of: Callable[[GeoPoint], str | None] | None = None) -> None:
+        if not supports_notifications(store.url):
+            raise StoreError(f"{store.url} cannot share a board between desks: several desks "
+                             "need a shared PostgreSQL database")
+        self.store = store
+        self._db = store  # never None here
+        self.engine = engine
+        self.desk = desk
+        self.operator = operator
+        # Read the cursors first: whatever commits while the board loads is read again.
+        self._cursor = store.current_change_id()
+        fix_cursor = store.latest_fix_id()
+        records = store.units()
+        if not records:
+            raise HeartopsError(f"{store.url} has no units yet: start the desk that runs the "
+                                "city first")
+        self._clock = ManualClock(_latest_instant(r.state for r in records))
+        self.board = Board(default_tables(), self._clock, thresholds=thresholds,
+                           service_area=service_area, zone_of=zone_of)
+        active = [a for record in store.assignments(active_only=True)
+                  if (a := assignment_from_doc(assignment_doc(record))) is not None]
+        self.board.load([(r.unit, r.state) for r in records], store.open_calls(),
+                        follow_ups=store.follow_ups(open_only=True),
+                        safety_events=store.safety_events(
+                            since=self._clock.now() - SAFETY_REPLAY),
+                        assignments=active)
+        self._follower = StoreFollower(store, cursor=self._cursor,
+                                       fix_cursor=fix_cursor).start()
+
+    @classmethod
+    def demo(cls, store: Store, *, desk: str, network: str = DEMO_NAME,
+             operator: str = DEFAULT_OPERATOR) -> SharedDesk:
+        """Return a desk joined to the city running on ``network`` (the demo city)."""
+        city = _load_city(network)
+        return cls(store, city.engine, desk=desk, operator=operator,
+                   service_area=city.service_area, zone_of=city.zone_of)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """The city's instant, as far as the store has shown it."""
+        return self._clock.now()
+
+    @property
+    def speed(self) -> float:
+        """The city desk sets the speed; this desk reports 1."""
+        return 1.0
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        log.debug("speed %s ignored: the city desk runs the clock", value)
+
+    @property
+    def desk_mode(self) -> str:
+        """How this desk shares its work, for the status bar."""
+        problem = self._follower.last_error
+        state = f"cannot read the store: {problem}" if problem else "following the city"
+        return f"{self.desk} · joined desk ({self._db.dialect}) · {state}"
+
+    @property
+    def store_errors(self) -> list[str]:
+        """The follower's last read error, if any."""
+        problem = self._follower.last_error
+        return [] if problem is None else [problem]
+
+    def advance(self, wall_dt_s: float) -> BoardChange:
+        """Apply what the store changed since the last call; return what changed.
+
+        ``wall_dt_s`` is ignored (the city desk runs the clock); call it from a timer.
+        """
+        with self.board.batch() as batch:
+            for changes in self._follower.drain():
+                self._apply(changes)
+            self.board.tick()
+        return batch.change
+
+    def close(self) -> None:
+        """Stop following the store."""
+        self._follower.stop()
+
+    def _catch_up(self) -> None:
+        """Read and apply what the store holds now (after this desk's own write)."""
+        with self.board.batch():
+            self._apply(read_changes(self._db, self._cursor))
+
+    def _apply(self, changes: StoreChanges) -> None:
+        """Apply one read of the store to the board (an older read's states are skipped)."""
+        board = self.board
+        if changes.fixes:
+            self._move_clock(fix.time for fix in changes.fixes)
+            board.apply_fixes(changes.fixes)
+        if changes.cursor <= self._cursor:
+            return  # read before this desk caught up on its own write: already applied
+        self._cursor = changes.cursor
+        self._move_clock(state.since for state in changes.units.values())
+        for state in changes.units.values():
+            board.apply_unit_state(state)
+        for call in changes.calls.values():
+            board.apply_call(call)
+        for assignment in changes.assignments:
+            if board.state(assignment.unit_id).call_id == assignment.call_id:
+                board.apply_assignment(assignment)
+        for task in changes.follow_ups.values():
+            board.apply_follow_up(task)
+        for event in changes.safety_events:
+            try:
+                board.apply_safety(event)
+            except InvalidTransition as exc:  # an event older than one held: out of order
+                log.warning("safety event skipped: %s", exc)
+
+    def _move_clock(self, instants: Iterable[datetime]) -> None:
+        latest = max(instants, default=None)
+        if latest is not None and latest > self._clock.now():
+            self._clock.set(latest)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def assign(self, unit_id: str, call_id: str, *, override_reason: str | None = None,
+               desk: str | None = None, operator: str | None = None,
+               recommendation: Recommendation | None = None) -> Assignment:
+        """Dispatch a unit: checked on this board, decided by the store.
+
+        See :meth:`LiveSession.assign` for the errors.
         """
         desk, operator = self._who(desk, operator)
-        now = self.now
-        alert = next((a for a in self.board.alerts(now) if a.key == alert_key), None)
-        if alert is None:
-            return self.board.acknowledge(alert_key, now, desk, operator)  # raises NotFound
-        if self.store is not None and alert.safety_level is not None and alert.unit_id:
-            self.store.acknowledge_alert(alert.unit_id, alert.safety_level, now, desk=desk,
-                                         operator=operator, call_id=alert.call_id, note=note)
-        return self.board.acknowledge(alert_key, now, desk, operator, note=note)
+        assignment = self._checked_assignment(unit_id, call_id, override_reason,
+                                              recommendation, self.now)
+        try:
+            self._db.record_assignment(assignment, desk=desk, operator=operator)
+        finally:
+            self._catch_up()  # won or lost, show what the store holds now
+        return assignment
 
-    def execute(self, command: Command, *, desk: str | None = None,
-                operator: str | None = None) -> str:
-        """Run a parsed command; return a one-line confirmation.
+    def set_status(self, unit_id: str, status: str, *, desk: str | None = None,
+                   operator: str | None = None) -> UnitState:
+        """Change a unit's status in the store (the city's simulated team follows)."""
+        desk, operator = self._who(desk, operator)
+        self.board.unit(unit_id)
+        code = resolve_status(status, self.tables)
+        try:
+            record = self._db.set_status(unit_id, code, self.now, desk=desk,
+                                           operator=operator)
+        finally:
+            self._catch_up()
+        return record.state
 
-        Raises
-        ------
-        HeartopsError
-            Whatever the command raises (one-line messages, ready for the command line).
-        """
-        if isinstance(command, AssignCommand):
-            done = self.assign(command.unit_id, command.call_id,
-                               override_reason=command.reason, desk=desk, operator=operator)
-            eta = "" if done.eta_seconds is None else f", {done.eta_seconds / 60:.1f} min away"
-            why = f"; override: {done.override_reason}" if done.override_reason else ""
-            return f"{done.unit_id} assigned to {done.call_id} (rank {done.rank}{eta}){why}"
-        if isinstance(command, StatusCommand):
-            state = self.set_status(command.unit_id, command.status, desk=desk,
-                                    operator=operator)
-            return f"{command.unit_id} {self.tables.status(state.status).label.lower()}"
-        if isinstance(command, NoteCommand):
-            self.add_note(command.call_id, command.text, desk=desk, operator=operator)
-            return f"note added to {command.call_id}"
-        if isinstance(command, CloseCommand):
-            closed = self.close_call(command.call_id, command.dispositions, command.destination,
-                                     desk=desk, operator=operator)
-            labels = ", ".join(self.tables.disposition(d).label for d in closed.dispositions)
-            return f"{closed.call_id} closed: {labels}"
-        self.acknowledge(command.key, desk=desk, operator=operator)
-        return f"acknowledged {command.key}"
+    def add_note(self, call_id: str, text: str, *, desk: str | None = None,
+                 operator: str | None = None) -> Call:
+        """Append a note to a call in the store."""
+        desk, operator = self._who(desk, operator)
+        if not text.strip():
+            raise ValueError(f"call {call_id}: a note needs text")
+        call = self._db.add_note(call_id, text, self.now, desk=desk, operator=operator)
+        self._catch_up()
+        return call
 
-    def _who(self, desk: str | None, operator: str | None) -> tuple[str, str]:
-        return desk or self.desk, operator or self.operator
+    def close_call(self, call_id: str, dispositions: Collection[str],
+                   destination: str | None = None, *, desk: str | None = None,
+                   operator: str | None = None) -> Call:
+        """Close a call in the store; its units are released."""
+        desk, operator = self._who(desk, operator)
+        self.board.call(call_id)
+        closed = self._db.close_call(call_id, self.now, dispositions=tuple(dispositions),
+                                       destination=destination, desk=desk, operator=operator)
+        self._catch_up()
+        return closed.call
+
+
+def _by_change(records: Sequence[AuditRecord]) -> Iterator[Sequence[AuditRecord]]:
+    """Yield the records of each change (one store transaction), in change order."""
+    for _change_id, group in itertools.groupby(records, key=lambda r: r.change_id):
+        yield list(group)
+
+
+@dataclass(frozen=True)
+class _City:
+    """A built network with its drive-time engine and zone lookups."""
+
+    engine: TravelTimeEngine
+    beats: ZoneIndex | None
+    area: ZoneIndex | None
+
+    @property
+    def service_area(self) -> Callable[[GeoPoint], bool] | None:
+        return None if self.area is None else _inside(self.area)
+
+    @property
+    def zone_of(self) -> Callable[[GeoPoint], str | None] | None:
+        return None if self.beats is None else _zone_of(self.beats)
+
+
+def _load_city(network: str) -> _City:
+    """Load ``network`` (building the demo city first if it is the one and is missing)."""
+    if network == DEMO_NAME:
+        ensure_demo()
+    return _City(TravelTimeEngine(load_network(network)), _zone_index(network, "beats"),
+                 _zone_index(network, "service-area"))
+
+
+def _latest_instant(states: Iterable[UnitState]) -> datetime:
+    """Return the newest instant the units' states show (a joining desk's first now)."""
+    instants = [t for state in states for t in (state.since, state.last_avl_at)
+                if t is not None]
+    return max(instants)
 
 
 def _today_at(local: time) -> datetime:
@@ -602,8 +1042,30 @@ class _StoreWriter:
         except HeartopsError as exc:
             line = f"{what}: {str(exc).splitlines()[0]}"
             log.error("store write failed: %s", line)
-            self.errors.append(line)
-            del self.errors[:-MAX_STORE_ERRORS]
+            self.note_error(line)
+
+    def note_error(self, line: str) -> None:
+        """Keep ``line`` among :attr:`errors` (newest last, at most ``MAX_STORE_ERRORS``)."""
+        self.errors.append(line)
+        del self.errors[:-MAX_STORE_ERRORS]
+
+    def cancel_leftovers(self, open_calls: Mapping[str, Call], *, at: datetime) -> None:
+        """Cancel the store's open calls that this simulation does not have.
+
+        They belong to an earlier run of the simulated city, whose world is gone; left open
+        they would wait on every desk's queue for ever.
+        """
+        def write() -> None:
+            for call in self._store.open_calls():
+                if call.call_id in open_calls:
+                    continue
+                when = max([at, *(t for _step, t in call.steps)])
+                self._store.add_note(call.call_id, LEFTOVER_NOTE, when, desk=SIMULATOR_DESK,
+                                     operator=SIMULATOR_OPERATOR)
+                self._store.close_call(call.call_id, when, dispositions=[LEFTOVER_DISPOSITION],
+                                       desk=SIMULATOR_DESK, operator=SIMULATOR_OPERATOR)
+
+        self._guard("calls of an earlier run", write)
 
     def roster(self, units: Sequence[Unit], *, at: datetime) -> None:
         def write() -> None:
@@ -708,350 +1170,3 @@ class _StoreWriter:
 
     def fixes(self, fixes: Iterable[AvlFix]) -> None:
         self._guard("AVL fixes", lambda: self._store.record_fixes(fixes))
-
-
-# -- the command line ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AssignCommand:
-    """``assign UNIT CALL [reason...]``: dispatch a unit (a reason overrides the top one)."""
-
-    unit_id: str
-    call_id: str
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusCommand:
-    """``status UNIT STATUS``: change a unit's status (code, label or key letter)."""
-
-    unit_id: str
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class NoteCommand:
-    """``note CALL text...``: add a line to a call's narrative."""
-
-    call_id: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class CloseCommand:
-    """``close CALL DISPOSITION... [to DESTINATION...]``: close a call."""
-
-    call_id: str
-    dispositions: tuple[str, ...]
-    destination: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AckCommand:
-    """``ack KEY``: acknowledge a standing alert."""
-
-    key: str
-
-
-Command = AssignCommand | StatusCommand | NoteCommand | CloseCommand | AckCommand
-"""A parsed command line."""
-
-
-@dataclass(frozen=True, slots=True)
-class CommandError:
-    """Why a command line could not be parsed (one line, naming the offending word)."""
-
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
-
-
-VERBS: Mapping[str, str] = {
-    "assign": "assign", "a": "assign",
-    "status": "status", "st": "status",
-    "note": "note", "n": "note",
-    "close": "close", "cl": "close",
-    "ack": "ack", "k": "ack",
-}
-"""Command words and their short forms."""
-
-USAGE: Mapping[str, str] = {
-    "assign": "assign UNIT CALL [reason...]",
-    "status": "status UNIT STATUS",
-    "note": "note CALL text...",
-    "close": "close CALL DISPOSITION... [to DESTINATION...]",
-    "ack": "ack KEY",
-}
-
-_DESTINATION_WORD = "to"
-
-
-class _ParseError(Exception):
-    """Raised inside the parser; becomes a :class:`CommandError`."""
-
-
-def parse_command(text: str, board: Board) -> Command | CommandError:
-    """Parse a dispatcher's command line against what is on the board.
-
-    Unit ids, call ids, statuses and dispositions are matched without regard to case; a unit
-    id may drop its dash (``crt2``) and a call may be named by its number (``41`` for
-    ``C-1041`` when no other open call ends the same way). ``assign`` takes the call and the
-    unit in either order. Statuses are codes (``on_scene``), labels or key letters (``S``).
-
-    Returns
-    -------
-    Command or CommandError
-        The command, or a one-line error naming what was wrong (``unknown unit 'CRT-9' — did
-        you mean 'CRT-2'?``).
-    """
-    words = text.split(maxsplit=1)
-    if not words:
-        return CommandError(f"empty command; commands: {', '.join(USAGE.values())}")
-    verb = VERBS.get(words[0].lower())
-    if verb is None:
-        return CommandError(_unknown("command", words[0], list(USAGE)))
-    rest = words[1] if len(words) > 1 else ""
-    try:
-        return _PARSERS[verb](rest, board)
-    except _ParseError as exc:
-        return CommandError(str(exc))
-
-
-def _parse_assign(rest: str, board: Board) -> Command:
-    parts = rest.split(maxsplit=2)
-    if len(parts) < 2:
-        raise _ParseError(f"assign needs a unit and a call: {USAGE['assign']}")
-    first, second = parts[0], parts[1]
-    if _try_call(first, board) is not None and _try_unit(second, board) is not None:
-        first, second = second, first  # "assign C-1041 CRT-2" means the same
-    unit_id = _unit(first, board)
-    call_id = _call(second, board)
-    reason = parts[2].strip() if len(parts) > 2 else None
-    return AssignCommand(unit_id, call_id, reason or None)
-
-
-def _parse_status(rest: str, board: Board) -> Command:
-    parts = rest.split(maxsplit=1)
-    if len(parts) < 2:
-        raise _ParseError(f"status needs a unit and a status: {USAGE['status']}")
-    unit_id = _unit(parts[0], board)
-    try:
-        code = resolve_status(parts[1], board.tables)
-    except UnknownCodeError as exc:
-        raise _ParseError(str(exc)) from None
-    return StatusCommand(unit_id, code)
-
-
-def _parse_note(rest: str, board: Board) -> Command:
-    parts = rest.split(maxsplit=1)
-    if len(parts) < 2 or not parts[1].strip():
-        raise _ParseError(f"note needs a call and text: {USAGE['note']}")
-    return NoteCommand(_call(parts[0], board), parts[1].strip())
-
-
-def _parse_close(rest: str, board: Board) -> Command:
-    parts = rest.split(maxsplit=1)
-    if len(parts) < 2:
-        raise _ParseError(f"close needs a call and a disposition: {USAGE['close']}")
-    call_id = _call(parts[0], board)
-    words = re.split(r"[\s,]+", parts[1].strip())
-    destination = None
-    lowered = [w.lower() for w in words]
-    if _DESTINATION_WORD in lowered:
-        cut = lowered.index(_DESTINATION_WORD)
-        destination = " ".join(words[cut + 1:]).strip() or None
-        if destination is None:
-            raise _ParseError(f"'{_DESTINATION_WORD}' must be followed by the destination")
-        words = words[:cut]
-    codes = [_disposition(word, board.tables) for word in words if word]
-    if not codes:
-        raise _ParseError(f"close needs a disposition: {USAGE['close']}")
-    return CloseCommand(call_id, tuple(dict.fromkeys(codes)), destination)
-
-
-def _parse_ack(rest: str, board: Board) -> Command:
-    parts = rest.split()
-    if len(parts) != 1:
-        raise _ParseError(f"ack needs one alert key: {USAGE['ack']}")
-    word = parts[0]
-    keys = [alert.key for alert in board.alerts()]
-    exact = [k for k in keys if k.lower() == word.lower()]
-    if exact:
-        return AckCommand(exact[0])
-    about = [k for k in keys if k.split(":", 1)[-1].lower() == word.lower()]
-    if len(about) == 1:
-        return AckCommand(about[0])  # "ack CRT-2" when CRT-2 has one alert
-    if about:
-        raise _ParseError(f"{word!r} has {len(about)} alerts; name one: {', '.join(about)}")
-    raise _ParseError(_unknown("alert", word, keys))
-
-
-_PARSERS: Mapping[str, Callable[[str, Board], Command]] = {
-    "assign": _parse_assign, "status": _parse_status, "note": _parse_note,
-    "close": _parse_close, "ack": _parse_ack,
-}
-
-
-def resolve_status(word: str, tables: CodeTables) -> str:
-    """Return the status code that ``word`` names: a code, a label or a key letter.
-
-    Raises
-    ------
-    UnknownCodeError
-        Naming the word and the closest status.
-    """
-    text = word.strip()
-    wanted = _squash(text)
-    for status in tables.statuses.values():
-        if wanted in (_squash(status.code), _squash(status.label)):
-            return status.code
-    if len(text) == 1:
-        try:
-            return tables.status_for_key(text).code
-        except UnknownCodeError:
-            pass
-    keys = ", ".join(f"{s.key} {s.code}" for s in tables.statuses.values())
-    hint = _did_you_mean(text, list(tables.statuses))
-    raise UnknownCodeError(f"unknown status {text!r}{hint}; statuses: {keys}")
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[\s_\-]+", "", text.lower())
-
-
-def _try_unit(word: str, board: Board) -> str | None:
-    exact = [u for u in board.unit_ids if u.lower() == word.lower()]
-    if exact:
-        return exact[0]
-    loose = [u for u in board.unit_ids if _squash(u) == _squash(word)]
-    return loose[0] if len(loose) == 1 else None
-
-
-def _unit(word: str, board: Board) -> str:
-    found = _try_unit(word, board)
-    if found is None:
-        raise _ParseError(_unknown("unit", word, list(board.unit_ids)))
-    return found
-
-
-def _try_call(word: str, board: Board) -> str | None:
-    ids = list(board.calls)
-    exact = [c for c in ids if c.lower() == word.lower()]
-    if exact:
-        return exact[0]
-    if word.isdigit():
-        # Dispatchers say "call 41": the open call whose number ends that way, if only one.
-        number = int(word)
-        tails = [c for c in ids if (t := _number_of(c)) is not None
-                 and str(t).endswith(str(number))]
-        exact_tail = [c for c in tails if _number_of(c) == number]
-        if len(exact_tail) == 1:
-            return exact_tail[0]
-        if len(tails) == 1:
-            return tails[0]
-    return None
-
-
-def _number_of(call_id: str) -> int | None:
-    match = re.search(r"(\d+)$", call_id)
-    return None if match is None else int(match.group(1))
-
-
-def _call(word: str, board: Board) -> str:
-    found = _try_call(word, board)
-    if found is None:
-        raise _ParseError(_unknown("open call", word, list(board.calls)))
-    return found
-
-
-def _disposition(word: str, tables: CodeTables) -> str:
-    wanted = _squash(word)
-    for code, row in tables.dispositions.items():
-        if wanted in (_squash(code), _squash(row.label)):
-            return code
-    raise _ParseError(_unknown("disposition", word, list(tables.dispositions)))
-
-
-def _unknown(what: str, word: str, known: Sequence[str]) -> str:
-    hint = _did_you_mean(word, known)
-    if hint:
-        return f"unknown {what} {word!r}{hint}"
-    if not known:
-        return f"unknown {what} {word!r} (there are none)"
-    listed = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
-    return f"unknown {what} {word!r}; known: {listed}"
-
-
-def _did_you_mean(word: str, known: Sequence[str]) -> str:
-    by_squash: dict[str, str] = {}
-    for item in known:
-        by_squash.setdefault(_squash(item), item)
-    close = difflib.get_close_matches(_squash(word), list(by_squash), n=1, cutoff=0.6)
-    return f" — did you mean {by_squash[close[0]]!r}?" if close else ""
-
-
-def complete(prefix: str, board: Board) -> list[str]:
-    """Return completions of a partly typed command line, as whole lines.
-
-    The last word is completed (a new word if the line ends with a space) from what fits
-    there: command words, units (free ones first for ``assign``), pending calls in queue
-    order, statuses the unit can take next, dispositions, standing alert keys. Each candidate
-    ends with a space, ready for the next word.
-    """
-    words = prefix.split()
-    if prefix and not prefix[-1].isspace() and words:
-        current, done = words[-1], words[:-1]
-    else:
-        current, done = "", words
-    head = "".join(f"{w} " for w in done)
-    if not done:
-        options = list(USAGE)
-    else:
-        verb = VERBS.get(done[0].lower())
-        if verb is None:
-            return []
-        options = _options(verb, done[1:], board)
-    low = current.lower()
-    matches = [o for o in options if o.lower().startswith(low)
-               or (low.isdigit() and (n := _number_of(o)) is not None
-                   and str(n).startswith(str(int(low))))]
-    return [f"{head}{option} " for option in matches]
-
-
-def _options(verb: str, args: list[str], board: Board) -> list[str]:
-    position = len(args)
-    tables = board.tables
-    if verb == "assign":
-        if position == 0:
-            free = [u for u in board.unit_ids
-                    if tables.status(board.state(u).status).assignable]
-            return free + [u for u in board.unit_ids if u not in free]
-        if position == 1:
-            return [row.call_id for row in board.queue()]
-        return []
-    if verb == "status":
-        if position == 0:
-            return list(board.unit_ids)
-        if position == 1:
-            unit_id = _try_unit(args[0], board)
-            if unit_id is None:
-                return list(tables.statuses)
-            state = board.state(unit_id)
-            # Without a call a unit cannot take a status that needs one (that is a dispatch).
-            return [code for code in tables.next_statuses(state.status)
-                    if state.call_id is not None
-                    or tables.status(code).call is not CallLink.REQUIRED]
-        return []
-    if verb in ("note", "close") and position == 0:
-        return [row.call_id for row in board.queue()] + \
-            [row.call_id for row in board.active_calls()]
-    if verb == "close" and position >= 1:
-        given = {_squash(a) for a in args[1:]}
-        return [code for code in tables.dispositions if _squash(code) not in given]
-    if verb == "ack" and position == 0:
-        alerts = board.alerts()
-        return [a.key for a in alerts if not a.acknowledged] + \
-            [a.key for a in alerts if a.acknowledged]
-    return []

@@ -433,8 +433,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self._add_dock("command", "Command line", board.command_line,
                            QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self._layout_docks = (queue, units, recommendation, alerts)
-        self._build_shift_bar(board)
         bar = self.statusBar()
+        self.desk_label = QtWidgets.QLabel(session.desk_mode)
+        self.desk_label.setObjectName("deskLabel")
+        self.desk_label.setToolTip("This desk, and whether other desks share its board")
+        bar.addPermanentWidget(self.desk_label)
+        self._build_shift_bar(board)
         bar.insertWidget(0, board.banner, 3)
         self.counts_label.setVisible(False)  # the shift bar has the clock; room for alerts
         self.clock_label.setVisible(False)
@@ -489,6 +493,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pause_action.setToolTip("Pause the simulated shift (Ctrl+P)")
         self.pause_action.toggled.connect(self._set_paused)
         bar.addAction(self.pause_action)
+        if not board.session.controls_time:  # the desk running the city sets both
+            self.speed_box.setEnabled(False)
+            self.speed_box.setToolTip("The desk running the city sets the speed")
+            self.pause_action.setEnabled(False)
         bar.addSeparator()
         self.light_action = QtGui.QAction("Light theme", self)
         self.light_action.setObjectName("lightThemeAction")
@@ -521,6 +529,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _tick_shift(self) -> None:
         if self.session is not None:
             self.sim_clock.setText(self._clock().strftime("%a %d %b  %H:%M:%S"))
+            if self.desk_label.text() != self.session.desk_mode:
+                self.desk_label.setText(self.session.desk_mode)
 
     def _on_board_message(self, text: str, error: bool) -> None:
         self.show_status(text)

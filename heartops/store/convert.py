@@ -10,16 +10,19 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, time
 from typing import Any
 
+from heartops.core.avl import AvlFix
 from heartops.core.calls import Call, CallNote
 from heartops.core.care import FollowUpTask
 from heartops.core.clock import DailyWindow, ensure_utc
 from heartops.core.codes import CallStep, Priority
 from heartops.core.eligibility import LedgerEntry, LedgerOutcome, ScreenReason
 from heartops.core.geo import GeoPoint
+from heartops.core.recommend import Assignment
 from heartops.core.safety import SafetyEvent, SafetyEventKind
 from heartops.core.units import Unit, UnitState
 from heartops.store.models import (
     AssignmentRow,
+    AvlFixRow,
     CallNoteRow,
     CallRow,
     FollowUpRow,
@@ -44,6 +47,17 @@ STEP_COLUMNS: Mapping[CallStep, str] = {
 def iso(when: datetime | None) -> str | None:
     """Return ``when`` as ISO 8601 in UTC (for JSON documents), or ``None``."""
     return None if when is None else ensure_utc(when).isoformat()
+
+
+def from_iso(text: str | None) -> datetime | None:
+    """Return the instant of an :func:`iso` string, or ``None``."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def fix_from_row(row: AvlFixRow) -> AvlFix:
+    """Return the core fix of an ``avl_fixes`` row."""
+    return AvlFix(unit_id=row.unit_id, position=GeoPoint(row.lat, row.lon), time=row.at,
+                  speed_mps=row.speed_mps, heading_deg=row.heading_deg, source=row.source)
 
 
 # -- units ---------------------------------------------------------------------------------------
@@ -188,6 +202,21 @@ def assignment_doc(record: AssignmentRecord) -> dict[str, Any]:
     }
 
 
+def assignment_from_doc(doc: Mapping[str, Any]) -> Assignment | None:
+    """Return the core assignment of an :func:`assignment_doc`, if it has a ranking.
+
+    On-view and status-driven assignments have no recommendation behind them: ``None``.
+    """
+    at = from_iso(doc["assigned_at"])
+    if doc["rank"] is None or doc["recommended_unit_id"] is None or at is None:
+        return None
+    return Assignment(call_id=doc["call_id"], unit_id=doc["unit_id"], program=doc["program"],
+                      at=at, rank=int(doc["rank"]),
+                      recommended_unit_id=doc["recommended_unit_id"],
+                      override_reason=doc["override_reason"], eta_seconds=doc["eta_seconds"],
+                      explanation=doc["explanation"] or "")
+
+
 # -- follow-ups, safety, ledger ------------------------------------------------------------------
 
 def follow_up_from_row(row: FollowUpRow, attempts: Iterable[datetime]) -> FollowUpTask:
@@ -217,6 +246,14 @@ def safety_event_doc(event: SafetyEvent) -> dict[str, Any]:
     """Return the audit document of a safety event."""
     return {"kind": event.kind.value, "at": iso(event.at), "unit_id": event.unit_id,
             "call_id": event.call_id, "program": event.program}
+
+
+def safety_event_from_doc(doc: Mapping[str, Any]) -> SafetyEvent:
+    """Return the core event of a :func:`safety_event_doc`."""
+    at = from_iso(doc["at"])
+    assert at is not None
+    return SafetyEvent(kind=SafetyEventKind(doc["kind"]), at=at, unit_id=doc["unit_id"],
+                       call_id=doc["call_id"], program=doc["program"])
 
 
 def ledger_fields(entry: LedgerEntry) -> dict[str, Any]:

@@ -31,6 +31,11 @@ def supports_notifications(url: str) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 
 
+def _libpq_dsn(url: str) -> str:
+    """Return the plain ``postgresql://`` form of a SQLAlchemy URL, password included."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class ChangeListener:
     """Calls ``on_change(change_id)`` when any desk commits a change (PostgreSQL only).
 
@@ -47,8 +52,7 @@ class ChangeListener:
         if not supports_notifications(url):
             raise StoreError(f"{safe_url(url)} cannot announce changes to other desks: "
                              "several desks need a shared PostgreSQL database")
-        parsed = make_url(url).set(drivername="postgresql")
-        self._dsn = parsed.render_as_string(hide_password=False)
+        self._dsn = _libpq_dsn(url)
         self._on_change = on_change
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -101,3 +105,52 @@ class ChangeListener:
             self._on_change(change_id)
         except Exception:  # one bad receiver must not stop the listener
             log.exception("change receiver failed for change %s", change_id)
+
+
+CITY_LOCK_KEY = 0x6865_6172  # "hear": the advisory lock a database's city desk holds
+
+
+class CityLease:
+    """Proof that this process runs the (simulated) city on a shared PostgreSQL database.
+
+    A PostgreSQL session-level advisory lock on one connection kept open: it ends when the
+    lease is released or when the process dies, so a crashed city desk never blocks the next.
+    """
+
+    def __init__(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
+        self._connection: psycopg.Connection[tuple[object, ...]] | None = connection
+
+    def release(self) -> None:
+        """Give the city up (closing the connection frees the lock)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this lease still holds the city."""
+        return self._connection is not None and not self._connection.closed
+
+
+def try_city_lease(url: str) -> CityLease | None:
+    """Take the database's city lease, or return ``None`` if another desk runs the city.
+
+    Raises
+    ------
+    StoreError
+        If ``url`` is not PostgreSQL or the server cannot be reached.
+    """
+    if not supports_notifications(url):
+        raise StoreError(f"{safe_url(url)}: only a shared PostgreSQL database has a city to "
+                         "share")
+    try:
+        connection = psycopg.connect(_libpq_dsn(url), autocommit=True)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot reach {safe_url(url)}: {' '.join(str(exc).split())}") \
+            from None
+    row = connection.execute("SELECT pg_try_advisory_lock(%s)", (CITY_LOCK_KEY,)).fetchone()
+    if row is None or not row[0]:
+        connection.close()
+        return None
+    return CityLease(connection)
+

@@ -51,7 +51,6 @@ from heartops.core.errors import (
     OverrideReasonRequired,
     VersionConflict,
 )
-from heartops.core.geo import GeoPoint
 from heartops.core.progress import Progress, no_progress
 from heartops.core.recommend import Assignment
 from heartops.core.safety import AlertLevel, SafetyEvent
@@ -62,6 +61,7 @@ from heartops.store.convert import (
     assignment_from_row,
     call_doc,
     call_fields,
+    fix_from_row,
     follow_up_doc,
     ledger_from_row,
     note_doc,
@@ -892,9 +892,24 @@ class Store:
         if end is not None:
             stmt = stmt.where(AvlFixRow.at < ensure_utc(end))
         with self._read() as session:
-            return [AvlFix(unit_id=row.unit_id, position=GeoPoint(row.lat, row.lon),
-                           time=row.at, speed_mps=row.speed_mps, heading_deg=row.heading_deg,
-                           source=row.source) for row in session.scalars(stmt)]
+            return [fix_from_row(row) for row in session.scalars(stmt)]
+
+    def latest_fix_id(self) -> int:
+        """Return the id of the newest stored fix (0 when none); see :meth:`fixes_after`."""
+        with self._read() as session:
+            return int(session.execute(sa.select(sa.func.max(AvlFixRow.id))).scalar() or 0)
+
+    def fixes_after(self, fix_id: int, *, limit: int = 10_000) -> tuple[int, list[AvlFix]]:
+        """Return fixes stored after ``fix_id`` (oldest first) and the cursor for the next read.
+
+        Fixes are not audited, so other desks follow them by id rather than by change id.
+        """
+        stmt = (sa.select(AvlFixRow).where(AvlFixRow.id > fix_id).order_by(AvlFixRow.id)
+                .limit(limit))
+        with self._read() as session:
+            rows = session.scalars(stmt).all()
+            fixes = [fix_from_row(row) for row in rows]
+        return (rows[-1].id if rows else fix_id), fixes
 
     # -- imports --------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import QtMsgType
 from PySide6.QtTest import QTest
 
-from heartops.app import SessionCommands, warm_up
+from heartops.app import warm_up
 from heartops.core.avl import AvlFix
 from heartops.core.board import AlertKind, TimerLevel, alert_key
 from heartops.core.calls import new_call
@@ -107,7 +107,7 @@ def make_board(qtbot: Any, qtlog: Any, tmp_path: Path, reasons: Reasons,
         options: dict[str, Any] = {
             "network": session.engine.network, "engine": session.engine,
             "city_name": "Demo city", "session": session,
-            "commands": SessionCommands(session), "reason_provider": reasons,
+            "commands": session, "reason_provider": reasons,
             "start_live": False,
             "settings": QtCore.QSettings(str(tmp_path / "settings.ini"),
                                          QtCore.QSettings.Format.IniFormat),

@@ -9,23 +9,23 @@ from pathlib import Path
 import pytest
 
 from heartops.core.board import BoardChange
+from heartops.core.commands import (
+    AckCommand,
+    AssignCommand,
+    CloseCommand,
+    CommandError,
+    NoteCommand,
+    StatusCommand,
+    complete,
+    parse_command,
+)
 from heartops.core.errors import (
     AssignmentConflict,
     InvalidTransition,
     NotFound,
     OverrideReasonRequired,
 )
-from heartops.live import (
-    AckCommand,
-    AssignCommand,
-    CloseCommand,
-    CommandError,
-    LiveSession,
-    NoteCommand,
-    StatusCommand,
-    complete,
-    parse_command,
-)
+from heartops.live import LiveSession
 from heartops.store import Store, open_store
 
 START = datetime(2025, 6, 4, 14, 0, tzinfo=UTC)  # Wednesday 10:00 in Durham: all open

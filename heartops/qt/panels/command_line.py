@@ -116,7 +116,7 @@ class CommandLinePanel(QtWidgets.QWidget):
             del self._history[:-MAX_HISTORY]
         self._history_at = len(self._history)
         try:
-            message = self._commands.run(line)
+            message = self._commands.run_command(line)
         except HeartopsError as exc:
             self._show(str(exc).splitlines()[0], ok=False)
             self.ran.emit(line, str(exc), False)

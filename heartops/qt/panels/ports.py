@@ -5,9 +5,8 @@ the import-linter contracts keep those layers apart), so the panels describe the
 live session they use here and ``heartops/app.py`` hands them the real
 :class:`heartops.live.LiveSession`, which satisfies :class:`SessionPort` structurally.
 
-The command line's parser and completer are module functions of :mod:`heartops.live` that
-take the board, not session methods, so they come through :class:`CommandPort`, which the app
-builds around them.
+The command line (:class:`CommandPort`) is served by the session too: it parses lines with
+:mod:`heartops.core.commands` against its board and runs them.
 """
 
 from __future__ import annotations
@@ -71,6 +70,13 @@ class SessionPort(Protocol):
     speed: float
     desk: str
     operator: str
+    controls_time: bool
+    """Whether this desk runs the clock (speed and pause) or follows another desk's."""
+
+    @property
+    def desk_mode(self) -> str:
+        """Who this desk is and how it shares its work (single desk, runs the city, joined)."""
+        ...
 
     @property
     def board(self) -> Board:
@@ -134,7 +140,7 @@ class CommandPort(Protocol):
         """Return whole-line completions of a partly typed line."""
         ...
 
-    def run(self, line: str) -> str:
+    def run_command(self, line: str) -> str:
         """Parse and run ``line``; return a one-line confirmation.
 
         Raises
