@@ -48,6 +48,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -724,12 +725,16 @@ class SharedDesk(DeskSession):
         if not records:
             raise HeartopsError(f"{store.url} has no units yet: start the desk that runs the "
                                 "city first")
-        self._clock = ManualClock(_latest_instant(r.state for r in records))
-        self.board = Board(default_tables(), self._clock, thresholds=thresholds,
+        open_calls = store.open_calls()
+        self._clock = ManualClock(max([_latest_instant(r.state for r in records),
+                                       *(_last_step(call) for call in open_calls)]))
+        tables = default_tables()
+        records.sort(key=lambda r: _roster_order(r.unit, tables))
+        self.board = Board(tables, self._clock, thresholds=thresholds,
                            service_area=service_area, zone_of=zone_of)
         active = [a for record in store.assignments(active_only=True)
                   if (a := assignment_from_doc(assignment_doc(record))) is not None]
-        self.board.load([(r.unit, r.state) for r in records], store.open_calls(),
+        self.board.load([(r.unit, r.state) for r in records], open_calls,
                         follow_ups=store.follow_ups(open_only=True),
                         safety_events=store.safety_events(
                             since=self._clock.now() - SAFETY_REPLAY),
@@ -803,7 +808,8 @@ class SharedDesk(DeskSession):
         if changes.cursor <= self._cursor:
             return  # read before this desk caught up on its own write: already applied
         self._cursor = changes.cursor
-        self._move_clock(state.since for state in changes.units.values())
+        self._move_clock([state.since for state in changes.units.values()]
+                         + [_last_step(call) for call in changes.calls.values()])
         for state in changes.units.values():
             board.apply_unit_state(state)
         for call in changes.calls.values():
@@ -906,6 +912,19 @@ def _load_city(network: str) -> _City:
         ensure_demo()
     return _City(TravelTimeEngine(load_network(network)), _zone_index(network, "beats"),
                  _zone_index(network, "service-area"))
+
+
+def _roster_order(unit: Unit, tables: CodeTables) -> tuple[int, list[int | str]]:
+    """Sort key of the roster's display order: by program, then by id (``CRT-2`` < ``CRT-10``)."""
+    programs = list(tables.programs)
+    rank = programs.index(unit.program) if unit.program in programs else len(programs)
+    return rank, [int(part) if part.isdigit() else part
+                  for part in re.split(r"(\d+)", unit.unit_id)]
+
+
+def _last_step(call: Call) -> datetime:
+    """Return when ``call`` last moved (received, dispatched, ..., cleared)."""
+    return max([call.received_at, *(at for _step, at in call.steps)])
 
 
 def _latest_instant(states: Iterable[UnitState]) -> datetime:
@@ -1059,7 +1078,7 @@ class _StoreWriter:
             for call in self._store.open_calls():
                 if call.call_id in open_calls:
                     continue
-                when = max([at, *(t for _step, t in call.steps)])
+                when = max(at, _last_step(call))
                 self._store.add_note(call.call_id, LEFTOVER_NOTE, when, desk=SIMULATOR_DESK,
                                      operator=SIMULATOR_OPERATOR)
                 self._store.close_call(call.call_id, when, dispositions=[LEFTOVER_DISPOSITION],
