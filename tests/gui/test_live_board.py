@@ -28,11 +28,12 @@ from heartops.core.avl import AvlFix
 from heartops.core.board import AlertKind, TimerLevel, alert_key
 from heartops.core.calls import new_call
 from heartops.core.geo import GeoPoint
-from heartops.live import LiveSession
+from heartops.live import LiveSession, SharedDesk
 from heartops.qt.main_window import WORKER_THREAD_PREFIX, MainWindow
 from heartops.qt.panels import OverrideRequest
 from heartops.qt.panels.models import UNIT_MIME
 from heartops.qt.panels.style import short_call_id
+from heartops.store import open_store
 
 pytestmark = pytest.mark.usefixtures("demo_city")
 
@@ -741,3 +742,78 @@ def test_panels_are_named_docks_and_the_layout_persists(
     second = make_board(session)
 
     assert second.dockWidgetArea(second.docks["alerts"]) == left
+
+
+# -- two desks on one PostgreSQL database ----------------------------------------------------
+
+
+@pytest.fixture
+def two_desks(pg_store_url: str) -> Iterator[tuple[LiveSession, SharedDesk]]:
+    """The desk running the city (a call waiting) and a desk joined to it, each with its own
+    connection as two processes would have. Request it before ``make_board``: the windows
+    must close before the desks do."""
+    city = LiveSession.demo(seed=1, start=START, speed=1.0, store=open_store(pg_store_url),
+                            auto_dispatch_after=None)
+    for _ in range(60):
+        if city.board.queue():
+            break
+        warm_up(city, 1)
+    joined = SharedDesk.demo(open_store(pg_store_url), desk="desk-2", operator="jdoe")
+    yield city, joined
+    for desk in (joined, city):
+        desk.close()
+        assert desk.store is not None
+        desk.store.close()
+
+
+def _unit_status_text(window: MainWindow, unit_id: str) -> str:
+    units = window.board.units.model  # type: ignore[union-attr]
+    return units.cell_text(units.row_of(unit_id) or 0, 1)
+
+
+def test_two_desks_on_postgresql_see_each_others_changes_and_the_loser_is_told(
+    qtbot: Any, two_desks: tuple[LiveSession, SharedDesk],
+    make_board: Callable[..., MainWindow],
+) -> None:
+    city, joined = two_desks
+    city_window, desk_window = make_board(city), make_board(joined)
+    assert city_window.board is not None and desk_window.board is not None
+    assert "runs the city" in city_window.desk_label.text()
+    assert "joined desk" in desk_window.desk_label.text()
+    assert not desk_window.speed_box.isEnabled() and city_window.speed_box.isEnabled()
+    city_window.board.start()
+    desk_window.board.start()
+    dispatched = city.tables.status(city.tables.dispatch_status).label
+
+    # Desk 2 assigns the top unit with Enter; the city desk shows it within a second.
+    call_id = joined.board.queue()[0].call_id
+    _select_call_and_wait(qtbot, desk_window, call_id)
+    top = desk_window.board.recommendation.ranked_units()[0]
+    QTest.keyClick(desk_window.board.queue.view, QtCore.Qt.Key.Key_Return)
+    assert call_id not in desk_window.board.queue.model.keys
+    qtbot.waitUntil(lambda: call_id not in city_window.board.queue.model.keys  # type: ignore
+                    and dispatched in _unit_status_text(city_window, top), timeout=1000)
+
+    # The city desk takes a unit out of service; desk 2 sees it within a second.
+    free = next(u for u in city.board.unit_ids
+                if city.tables.status(city.board.state(u).status).assignable)
+    assert city_window.board.set_status(free, "out_of_service")
+    out = city.tables.status("out_of_service").label
+    qtbot.waitUntil(lambda: out in _unit_status_text(desk_window, free), timeout=1000)
+
+    # A race: desk 2 has not heard yet (its timer is paused) when the city desk assigns the
+    # unit desk 2 is about to send. The database decides; desk 2 is told who won.
+    warm_up(city, 30)  # more calls arrive
+    pending = [r.call_id for r in city.board.queue()]
+    assert pending, "the seeded shift should have another call waiting"
+    race_call = pending[0]
+    desk_window.board.pause()
+    qtbot.waitUntil(lambda: race_call in desk_window.board.queue.model.keys, timeout=1000)
+    ranking = joined.recommend(race_call)
+    winner = ranking.ranked[0].unit_id
+    assert city_window.board.assign(winner, race_call)
+    assert not desk_window.board.assign(winner, race_call)
+    assert winner in desk_window.status_text() and race_call in desk_window.status_text()
+    active = city.store.assignments(unit_id=winner, active_only=True)  # type: ignore
+    assert [(a.call_id, a.desk) for a in active] == [(race_call, "desk-1")]
+
