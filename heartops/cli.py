@@ -39,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="quit after this many seconds")
     demo.add_argument("--screenshot", default=None, metavar="FILE.png",
                       help="save a screenshot of the window before quitting")
+    demo.add_argument("--db", default=None, metavar="URL",
+                      help="record the shift in this database (default: $HEARTOPS_DB_URL, else "
+                           "nothing is recorded); on PostgreSQL the first desk runs the city "
+                           "and every further desk joins it")
+    demo.add_argument("--desk", default=None, metavar="NAME",
+                      help="this desk's name in the audit log (default: desk-1 for the desk "
+                           "running the city, desk-PID for a joining desk)")
+    demo.add_argument("--operator", default=None, metavar="NAME",
+                      help="who is signed in at this desk (default: dispatcher)")
     demo.set_defaults(handler=_demo)
 
     _add_network_commands(commands)
@@ -46,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_avl_commands(commands)
     _add_db_commands(commands)
     _add_calls_commands(commands)
+    _add_export_commands(commands)
+    _add_analysis_commands(commands)
 
     simulate = commands.add_parser("simulate", help="generate history with the shift simulator")
     simulate.add_argument("--network", default="demo", metavar="NAME")
@@ -222,6 +233,187 @@ def _calls_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- analysis (metrics, demand) ------------------------------------------------------------------
+
+
+def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]
+                           ) -> None:
+    metrics = commands.add_parser(
+        "metrics", help="the published metrics per program (and zone, district, hour of week)",
+        description="Calls, minutes to scene / on scene / total (mean, median, 90th "
+                    "percentile), % transport, % PD backup, % EMS per program; Care "
+                    "Navigation figures and the unmet-demand ledger. The table shows the "
+                    "published columns; csv and json add medians and 90th percentiles.")
+    metrics.add_argument("--by", default="program", metavar="KEYS",
+                         help="comma-separated: program, zone, district, hour, call_type "
+                              "(default: program)")
+    metrics.add_argument("--zone-layer", default=None, metavar="LAYER",
+                         help="zone layer whose groups are the districts (for --by district)")
+    metrics.add_argument("--all-calls", action="store_true",
+                         help="also show calls no HEART program answered, as program 'other'")
+    demand = commands.add_parser(
+        "demand", help="eligible demand: which calls HEART could take, share served, "
+                       "police hours",
+        description="Screens every call with the live eligibility rules at the time it was "
+                    "received. Reads FILE (a CAD CSV, with --mapping) or, without FILE, the "
+                    "calls in the database.")
+    demand.add_argument("file", nargs="?", default=None, metavar="FILE")
+    demand.add_argument("--mapping", default=None, metavar="MAP",
+                        help="column mapping of FILE (as for heartops calls import)")
+    demand.add_argument("--by", default="zone", metavar="KEYS",
+                        help="comma-separated: zone, hour, call_type (default: zone)")
+    demand.add_argument("--service-area", default=None, metavar="LAYER",
+                        help="zone layer of the service area (default: everywhere)")
+    demand.add_argument("--timezone", default=None, metavar="ZONE",
+                        help="time zone of the hour of week (default: the city's)")
+    for parser, handler in ((metrics, _metrics), (demand, _demand)):
+        parser.add_argument("--from", dest="date_from", default=None, metavar="YYYY-MM-DD",
+                            help="first day of calls received (local date)")
+        parser.add_argument("--to", dest="date_to", default=None, metavar="YYYY-MM-DD",
+                            help="last day of calls received, included (local date)")
+        parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+        add_db_option(parser)
+        parser.set_defaults(handler=handler)
+
+
+def _analysis_keys(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from heartops.analysis.frames import Window
+    from heartops.analysis.metrics import compute_metrics
+    from heartops.analysis.output import render
+    from heartops.store import open_store
+
+    groups = None
+    if args.zone_layer:
+        from heartops.routing.zones import ZoneIndex
+
+        index = ZoneIndex.from_layer(args.zone_layer)
+        groups = {zone: index.group_of(zone) for zone in index.zone_ids}
+    try:
+        window = Window.from_dates(args.date_from, args.date_to)
+    except ValueError as exc:
+        raise HeartopsError(f"--from/--to: {exc}") from None
+    with open_store(args.db) as store:
+        try:
+            report = compute_metrics(store, by=_analysis_keys(args.by), window=window,
+                                     include_other=args.all_calls, zone_groups=groups)
+        except ValueError as exc:
+            raise HeartopsError(f"metrics: {exc}") from None
+    if not report.groups and args.format == "table":
+        print("no calls answered by a HEART program in that period", file=sys.stderr)
+    print(render(args.format, rows=report.rows(), columns=report.table_columns(),
+                 document=report.document(), notes=report.notes()), end="\n")
+    return 0
+
+
+def _demand(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from heartops.analysis.demand import demand_report, screen_calls, zone_area_test
+    from heartops.analysis.frames import Window, calls_frame
+    from heartops.analysis.output import render
+
+    try:
+        window = Window.from_dates(args.date_from, args.date_to)
+    except ValueError as exc:
+        raise HeartopsError(f"--from/--to: {exc}") from None
+    try:
+        zone = ZoneInfo(args.timezone) if args.timezone else None
+    except (ZoneInfoNotFoundError, ValueError):
+        raise HeartopsError(f"unknown --timezone {args.timezone!r}") from None
+    area = zone_area_test(args.service_area) if args.service_area else None
+    if args.file is not None:
+        if args.mapping is None:
+            raise HeartopsError(f"{args.file}: reading a CAD CSV needs --mapping MAP")
+        from heartops.feeds.cad_csv import read_calls
+
+        result = read_calls(args.file, args.mapping, progress=ConsoleProgress())
+        screened = screen_calls(result.calls, in_service_area=area, timezone=zone)
+        source, rejected = result.source, len(result.rejected)
+    else:
+        from heartops.store import open_store
+
+        with open_store(args.db) as store:
+            frame = calls_frame(store, window=window)
+            programs = dict(zip(frame["call_id"], frame["program"], strict=True))
+            calls = store.calls(received_from=window.start, received_before=window.end)
+            source, rejected = store.url, 0
+        screened = screen_calls(calls, programs=programs, in_service_area=area, timezone=zone)
+    try:
+        report = demand_report(screened, by=_analysis_keys(args.by), window=window,
+                               source=source, rejected_rows=rejected)
+    except ValueError as exc:
+        raise HeartopsError(f"demand: {exc}") from None
+    print(render(args.format, rows=report.rows(), columns=report.table_columns(),
+                 document=report.document(), notes=report.notes()), end="\n")
+    return 0
+
+
+# -- export (map layers under a privacy profile) -------------------------------------------------
+
+
+def _add_export_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export", help="export map layers (GeoPackage, GeoJSON, CSV, offline HTML)",
+        description="Profiles: internal (exact points, every field), partner (no names, "
+                    "phones or free text; points moved to the centre of their 100 m cell), "
+                    "public (calls counted per zone and priority, counts 1-10 and the cells "
+                    "that would reveal them suppressed; checked before anything is written). "
+                    "All geometry is EPSG:4326. gpkg and html write one file; geojson and csv "
+                    "write a folder with one file per kind.")
+    export.add_argument("--what", default="calls,zones", metavar="KINDS",
+                        help="comma-separated: calls, zones, units, tracks, isochrones "
+                             "(default: calls,zones)")
+    export.add_argument("--format", choices=["gpkg", "geojson", "csv", "html"], default="gpkg")
+    export.add_argument("--profile", choices=["internal", "partner", "public"], required=True,
+                        help="who the export is for (no default: choose on purpose)")
+    export.add_argument("--out", required=True, metavar="PATH",
+                        help="file (gpkg, html) or folder (geojson, csv)")
+    export.add_argument("--network", default="demo", metavar="NAME",
+                        help="network of the isochrones and of the default zone layer")
+    export.add_argument("--zone-layer", default=None, metavar="LAYER",
+                        help="zones to export and to count public calls by "
+                             "(default: NETWORK-beats)")
+    export.add_argument("--minutes", default="5,10,15", metavar="M,M",
+                        help="isochrone drive times around each staging post")
+    export.add_argument("--from", dest="date_from", default=None, metavar="YYYY-MM-DD",
+                        help="first day of calls and AVL fixes (local date of the network)")
+    export.add_argument("--to", dest="date_to", default=None, metavar="YYYY-MM-DD",
+                        help="last day, included (local date of the network)")
+    add_db_option(export)
+    export.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from heartops.exports import (
+        ExportFormat,
+        ExportRequest,
+        Profile,
+        export_layers,
+        kinds_from_text,
+    )
+    from heartops.exports.run import minutes_from_text, window_from_dates
+
+    start, end = window_from_dates(args.date_from, args.date_to, network=args.network)
+    request = ExportRequest(
+        kinds=kinds_from_text(args.what), format=ExportFormat(args.format),
+        profile=Profile(args.profile), out=Path(args.out), db=args.db, network=args.network,
+        zone_layer=args.zone_layer, received_from=start, received_before=end,
+        minutes=minutes_from_text(args.minutes))
+    result = export_layers(request, ConsoleProgress())
+    for layer in result.layers:
+        hidden = f", {layer.suppressed_cells} cells suppressed" if layer.suppressed_cells else ""
+        print(f"{layer.kind}: {layer.rows:,} rows ({layer.geometry_type}{hidden})")
+    for note in result.notes:
+        print(note)
+    print(f"{args.profile} {args.format} export written: "
+          + ", ".join(str(p) for p in result.paths) + f" ({result.bytes_written:,} bytes)")
+    return 0
+
+
 def _add_avl_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     avl = commands.add_parser("avl", help="receive vehicle positions (AVL)")
     sub = avl.add_subparsers(dest="avl_command", metavar="ACTION", required=True)
@@ -389,7 +581,8 @@ def _demo(args: argparse.Namespace) -> int:
     from heartops.app import run_demo
 
     return run_demo(offscreen=args.offscreen, duration_s=args.duration,
-                    screenshot=args.screenshot)
+                    screenshot=args.screenshot, db_url=args.db, desk=args.desk,
+                    operator=args.operator)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

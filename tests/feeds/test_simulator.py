@@ -40,6 +40,7 @@ from heartops.routing.engine import TravelTimeEngine
 from heartops.routing.network import load_network
 from heartops.routing.posts import Post, load_posts
 from heartops.routing.zones import ZoneIndex
+from tests.conftest import YearRun
 
 TABLES = default_tables()
 START = datetime(2025, 3, 3, 5, 0, tzinfo=UTC)  # Monday 00:00 in Durham; DST starts Mar 9
@@ -462,12 +463,14 @@ def test_initial_statuses_follow_the_shifts(city: City, roster: Roster,
 
 
 @pytest.mark.slow
-def test_a_year_of_history_lands_on_the_published_volumes(city: City, roster: Roster,
+def test_a_year_of_history_lands_on_the_published_volumes(simulated_year: YearRun,
                                                           profile: SimProfile) -> None:
-    # How long a year takes is measured by benchmarks/simulator.py, not asserted here.
-    run = history(city, roster, profile, SEED, 365)
-    figures = run.history.figures()
-    print(f"\n365 days: {len(run.history.received)} calls in {run.seconds:.0f} s")
+    # How long a year takes is measured by benchmarks/simulator.py, not asserted here. The
+    # year is the session fixture the metrics tests reuse (tests/conftest.py).
+    assert simulated_year.start == START
+    figures = simulated_year.history.figures()
+    print(f"\n365 days: {len(simulated_year.history.received)} calls in "
+          f"{simulated_year.seconds:.0f} s")
     print("\n".join(calibration_lines(figures, profile, days=365)))
     assert sum(f.calls for f in figures.values()) == pytest.approx(
         sum(p.calls for p in profile.published.values()), rel=0.08)

@@ -28,3 +28,11 @@ def test_routing_benchmark_on_durham_reports_ratios_and_no_difference() -> None:
         assert result[key] > 0, key
     assert result["max_abs_diff_s"] <= 0.01
     assert result["snap_agreement"] > 0.95
+
+
+def test_metrics_benchmark_agrees_both_ways_and_imports_every_call() -> None:
+    result = _load("metrics").run(5_000, import_calls=2_000, seed=5)
+    assert result["table_naive_s"] > 0 and result["table_heartops_s"] > 0
+    assert result["table_max_abs_diff"] < 1e-6
+    assert result["table_programs"] == ["CCD", "COR", "CRT"]
+    assert result["import_inserted"] == result["import_stored"] == 2_000
