@@ -235,6 +235,17 @@ class BatchResult:
     change: BoardChange = NO_CHANGE
 
 
+@dataclass(slots=True)
+class _Deferred:
+    """What the messages inside an open batch changed, re-evaluated once when it ends."""
+
+    change: BoardChange = NO_CHANGE
+    at: datetime | None = None
+    units: set[str] = field(default_factory=set)
+    calls: set[str] = field(default_factory=set)
+    tasks: set[str] = field(default_factory=set)
+
+
 # -- rows ----------------------------------------------------------------------------------------
 
 
@@ -624,6 +635,9 @@ class Board:
         self._alert_marks: frozenset[_AlertMark] = frozenset()
         self._subscribers: dict[object, Subscriber] = {}
         self._batches: list[BatchResult] = []
+        self._deferred = _Deferred()
+        self._screens: dict[str, tuple[Call, datetime, EligibilityResult]] = {}
+        self._alerts_at: tuple[datetime, tuple[BoardAlert, ...]] | None = None
 
     # -- subscribing ---------------------------------------------------------------------------
 
@@ -652,16 +666,20 @@ class Board:
         try:
             yield result
         finally:
-            self._batches.remove(result)
-            if not self._batches:
-                self._notify(result.change)
+            self._batches.pop()  # batches nest: the innermost ends first
+            if self._batches:
+                result.change = self._deferred.change  # the outer batch re-evaluates
+            else:
+                # Timers, marks and alerts are evaluated once per batch, not per message:
+                # an AVL batch of 100 units and a tick cost one pass, not a hundred.
+                deferred, self._deferred = self._deferred, _Deferred()
+                result.change = self._finish(deferred.change, deferred.at or self._now(None),
+                                             touched_units=deferred.units,
+                                             touched_calls=deferred.calls,
+                                             touched_tasks=deferred.tasks)
 
     def _announce(self, change: BoardChange) -> None:
-        if self._batches:
-            for open_batch in self._batches:
-                open_batch.change = open_batch.change | change
-        else:
-            self._notify(change)
+        self._notify(change)
 
     def _notify(self, change: BoardChange) -> None:
         if change:
@@ -696,6 +714,7 @@ class Board:
         self._seen.clear()
         self._calls.clear()
         self._eligibility.clear()
+        self._screens.clear()
         self._inside.clear()
         self._assignments.clear()
         self._tasks.clear()
@@ -824,6 +843,7 @@ class Board:
         if not call.is_open:
             known = self._calls.pop(call_id, None)
             self._eligibility.pop(call_id, None)
+            self._screens.pop(call_id, None)
             self._inside.pop(call_id, None)
             if known is None:
                 return self._finish(NO_CHANGE, now)
@@ -922,7 +942,19 @@ class Board:
     def _finish(self, change: BoardChange, at: datetime, *,
                 touched_units: Iterable[str] = (), touched_calls: Iterable[str] = (),
                 touched_tasks: Iterable[str] = ()) -> BoardChange:
-        """Add the rows whose timer marks moved and the alerts verdict; announce; return."""
+        """Add the rows whose timer marks moved and the alerts verdict; announce; return.
+
+        Inside a batch, only remember what to re-evaluate; the batch's end does it once.
+        """
+        self._alerts_at = None
+        if self._batches:
+            deferred = self._deferred
+            deferred.change = deferred.change | change
+            deferred.at = at if deferred.at is None else max(deferred.at, at)
+            deferred.units.update(touched_units)
+            deferred.calls.update(touched_calls)
+            deferred.tasks.update(touched_tasks)
+            return change
         units = set(change.units)
         for unit_id in units | set(touched_units):
             mark = self._unit_mark(unit_id, at)
@@ -951,6 +983,7 @@ class Board:
                     self._task_marks[task_id] = task_level
                 tasks.add(task_id)
         alerts = self._compute_alerts(at)
+        self._alerts_at = (at, tuple(alerts))
         standing = {alert.key for alert in alerts}
         for key in [k for k in self._acks if k not in standing]:
             del self._acks[key]  # the alert ended: a new occurrence must be seen again
@@ -1118,7 +1151,11 @@ class Board:
 
     def alerts(self, at: datetime | None = None) -> list[BoardAlert]:
         """Return every standing alert, most urgent first (see :class:`AlertKind`)."""
-        return self._compute_alerts(self._now(at))
+        at = self._now(at)
+        cached = self._alerts_at
+        if cached is not None and cached[0] == at:
+            return list(cached[1])  # nothing changed since the last evaluation at ``at``
+        return self._compute_alerts(at)
 
     def top_alert(self, at: datetime | None = None) -> BoardAlert | None:
         """Return the most urgent unacknowledged alert (for the status bar), if any."""
@@ -1155,8 +1192,16 @@ class Board:
         return ensure_utc(self.clock.now() if at is None else at, what="board time")
 
     def _screen(self, call: Call, at: datetime) -> EligibilityResult:
+        # Programs open and close on the minute: a call's screen holds for its minute, so the
+        # queue (asked every tick) screens each call once a minute, not once a tick.
+        minute = at.replace(second=0, microsecond=0)
+        cached = self._screens.get(call.call_id)
+        if cached is not None and cached[0] is call and cached[1] == minute:
+            return cached[2]
         inside = self._inside.get(call.call_id, True)
-        return screen(call, at, lambda _point: inside, tables=self.tables)
+        verdict = screen(call, at, lambda _point: inside, tables=self.tables)
+        self._screens[call.call_id] = (call, minute, verdict)
+        return verdict
 
     def _zone(self, unit_id: str, position: GeoPoint | None) -> str | None:
         if self._zone_of is None or position is None:

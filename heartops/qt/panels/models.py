@@ -170,6 +170,11 @@ class RowTableModel(QtCore.QAbstractTableModel, Generic[RowT]):
         """Return the rendered text of a cell (what the view shows)."""
         return self._cells[row][column][0]
 
+    def sort_key(self, row: int, column: int) -> Any:
+        """Return what model row ``row`` sorts by in ``column`` (its :data:`SORT_ROLE`)."""
+        sort_key = self._columns[column].sort_key
+        return sort_key(self._rows[row]) if sort_key else self._cells[row][column][0]
+
     def column_of(self, title: str) -> int:
         """Return the index of the column titled ``title``."""
         return next(i for i, c in enumerate(self._columns) if c.title == title)
@@ -275,8 +280,7 @@ class RowTableModel(QtCore.QAbstractTableModel, Generic[RowT]):
         if role == KEY_ROLE:
             return self._keys[index.row()]
         if role == SORT_ROLE:
-            row = self._rows[index.row()]
-            return column.sort_key(row) if column.sort_key else text
+            return self.sort_key(index.row(), index.column())
         return None
 
     def headerData(self, section: int, orientation: QtCore.Qt.Orientation,  # noqa: N802
@@ -676,20 +680,67 @@ class LeftOutModel(RowTableModel[LeftOutUnit]):
 class SortKeyProxy(QtCore.QSortFilterProxyModel):
     """A sort/filter proxy that sorts by :data:`SORT_ROLE` values compared as Python values.
 
-    Sort keys are tuples and numbers, which Qt cannot compare inside QVariants.
+    Sort keys are tuples and numbers, which Qt cannot compare inside QVariants. Sorting calls
+    :meth:`lessThan` in Python for every comparison, so the proxy does not re-sort on every
+    ``dataChanged`` (a tick changes every waiting call's age): the panel calls
+    :meth:`refresh` after each update, and it re-sorts only when the order would change.
     """
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
+        self.setDynamicSortFilter(False)
 
     def lessThan(self, left: QtCore.QModelIndex | QtCore.QPersistentModelIndex,  # noqa: N802
                  right: QtCore.QModelIndex | QtCore.QPersistentModelIndex) -> bool:
         """Compare the two cells' sort keys."""
-        a: Any = left.data(SORT_ROLE)
-        b: Any = right.data(SORT_ROLE)
-        try:
-            return bool(a < b)
-        except TypeError:
-            return str(a) < str(b)
+        return _less(left.data(SORT_ROLE), right.data(SORT_ROLE))
+
+    def refresh(self, relayout: bool) -> None:
+        """Filter and sort again after the source model was updated, if that changes anything.
+
+        Parameters
+        ----------
+        relayout
+            Rows were added, removed or reordered (``RowTableModel.update`` said so).
+        """
+        if relayout:
+            self.invalidate()
+            return
+        shown = [self.mapToSource(self.index(i, 0)).row() for i in range(self.rowCount())]
+        root = QtCore.QModelIndex()
+        accepted = {row for row in range(self.sourceModel().rowCount())
+                    if self.filterAcceptsRow(row, root)}
+        if accepted != set(shown) or self._order_changed(shown):
+            self.invalidate()
+
+    def _order_changed(self, shown: list[int]) -> bool:
+        """Whether sorting now would order the ``shown`` source rows differently."""
+        column = self.sortColumn()
+        source = self.sourceModel()
+        if column < 0 or not isinstance(source, RowTableModel):
+            return False
+        keys = {row: _SortKey(source.sort_key(row, column)) for row in shown}
+        # Qt's sort is stable, like Python's: rows with equal keys keep the source order.
+        wanted = sorted(sorted(shown), key=keys.__getitem__,
+                        reverse=self.sortOrder() == QtCore.Qt.SortOrder.DescendingOrder)
+        return wanted != shown
+
+
+def _less(a: Any, b: Any) -> bool:
+    try:
+        return bool(a < b)
+    except TypeError:
+        return str(a) < str(b)
+
+
+class _SortKey:
+    """A sort key ordered as :meth:`SortKeyProxy.lessThan` orders it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _SortKey) -> bool:
+        return _less(self.value, other.value)

@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from heartops.core.board import QueueRow
 from heartops.core.codes import CodeTables
 from heartops.qt.panels.models import KEY_ROLE, QueueModel, SortKeyProxy
-from heartops.qt.panels.style import format_timer, level_style, short_call_id
+from heartops.qt.panels.style import format_timer, level_style, set_style_sheet, short_call_id
 from heartops.qt.panels.views import BoardTable
 
 ALL_PROGRAMS = ""
@@ -177,7 +177,7 @@ class QueuePanel(QtWidgets.QWidget):
         """Show the pending calls (in board order); repaint only what changed."""
         self._quiet = True  # a re-sort moving the current row is not the user's selection
         try:
-            self.model.update(rows, changed)
+            self.proxy.refresh(self.model.update(rows, changed))
         finally:
             self._quiet = False
         self._head = rows[0] if rows else None
@@ -193,13 +193,13 @@ class QueuePanel(QtWidgets.QWidget):
         head = self._head
         if head is None:
             self.head_label.setText("No calls waiting")
-            self.head_label.setStyleSheet("QLabel#queueHead { padding: 3px 6px; }")
+            set_style_sheet(self.head_label, "QLabel#queueHead { padding: 3px 6px; }")
             return
         style = level_style(head.level)
         colours = ("" if style.background is None else
                    f"background-color: {style.background}; color: {style.foreground};")
-        self.head_label.setStyleSheet(
-            f"QLabel#queueHead {{ padding: 3px 6px; font-weight: bold; "
+        set_style_sheet(
+            self.head_label, f"QLabel#queueHead {{ padding: 3px 6px; font-weight: bold; "
             f"border: 1px solid #3b4a5c; {colours} }}")
         label = self.model.cell_text(0, 2) if self.model.rowCount() else head.call.call_type
         self.head_label.setText(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from PySide6 import QtGui
+from PySide6 import QtGui, QtWidgets
 
 from heartops.core.board import TimerLevel
 from heartops.core.codes import UnitStatus
@@ -206,3 +206,10 @@ _BOARD_COLOURS = {
 def board_stylesheet(theme: str) -> str:
     """Return the style rules of the board's widgets for ``theme`` (``"dark"``/``"light"``)."""
     return _BOARD_QSS.format(**_BOARD_COLOURS[theme])
+
+
+def set_style_sheet(widget: QtWidgets.QWidget, sheet: str) -> None:
+    """Set ``widget``'s style sheet unless it already has it (every set re-polishes it)."""
+    if widget.styleSheet() != sheet:
+        widget.setStyleSheet(sheet)
+

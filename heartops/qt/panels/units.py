@@ -128,7 +128,7 @@ class UnitBoardPanel(QtWidgets.QWidget):
         """Show every unit; repaint only what changed."""
         self._quiet = True
         try:
-            self.model.update(rows, changed)
+            self.proxy.refresh(self.model.update(rows, changed))
         finally:
             self._quiet = False
         available = sum(1 for r in rows if r.status.assignable and r.on_shift)
