@@ -36,3 +36,13 @@ def test_metrics_benchmark_agrees_both_ways_and_imports_every_call() -> None:
     assert result["table_max_abs_diff"] < 1e-6
     assert result["table_programs"] == ["CCD", "COR", "CRT"]
     assert result["import_inserted"] == result["import_stored"] == 2_000
+
+
+def test_board_tick_benchmark_runs_both_ways(demo_city: object, qapp: object) -> None:
+    import argparse
+
+    args = argparse.Namespace(units=12, calls=20, repeat=2, seed=3)
+    result = _load("board_tick").run(args)
+    for key in ("tick_heartops_ms", "tick_naive_ms", "tick_paint_heartops_ms",
+                "map_redraw_heartops_ms", "map_redraw_naive_ms"):
+        assert result[key] > 0, key
