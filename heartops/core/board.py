@@ -40,7 +40,7 @@ its screen at that instant and a snapshot of the units into a :class:`Recommenda
 :func:`compute_recommendation` (pure, safe in a worker thread) runs one drive-time search and the
 core :func:`~heartops.core.recommend.recommend`; the caller applies the
 :class:`RecommendationResult` on the main thread and drops it if a newer request was made
-(``serial``) or :meth:`RecommendationResult.is_stale` says a candidate moved.
+(``serial``) or :meth:`RecommendationResult.stale_reason` says a candidate moved.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from heartops.core.eligibility import EligibilityResult, screen
 from heartops.core.errors import HeartopsError, NotFound
 from heartops.core.geo import GeoPoint
 from heartops.core.ports import TravelTimes
-from heartops.core.recommend import Assignment, Recommendation, recommend
+from heartops.core.recommend import Assignment, LeftOutReason, Recommendation, recommend
 from heartops.core.safety import AlertLevel, SafetyEvent, SafetyMonitor
 from heartops.core.units import Unit, UnitState, on_shift
 
@@ -545,19 +545,25 @@ class RecommendationResult:
     recommendation: Recommendation | None
     error: str | None = None
 
-    def is_stale(self, change: BoardChange) -> bool:
-        """Return whether ``change`` makes the result out of date.
+    def stale_reason(self, change: BoardChange, board: Board) -> str | None:
+        """Why ``change`` makes the ranking out of date (one line), or ``None`` if it holds.
 
-        The call changed, or a unit that was ranked (its position or status) did; a unit
-        that was left out and becomes free shows up as a status change of that unit too.
+        A ranked unit moved or changed status, or a unit left out as busy or off shift is now
+        free. Changes of other left-out units (most of the roster, on nearly every AVL batch)
+        do not count, nor does the call's own timer.
         """
-        if self.call_id in change.calls:
-            return True
-        if self.recommendation is None:
-            return bool(change.units)
-        ranked = {r.unit_id for r in self.recommendation.ranked}
-        left_out = {u.unit_id for u in self.recommendation.left_out}
-        return bool(change.units & (ranked | left_out))
+        ranking = self.recommendation
+        if ranking is None:
+            return None
+        ranked = {r.unit_id for r in ranking.ranked} & change.units
+        if ranked:
+            return f"{', '.join(sorted(ranked))} moved"
+        freed = [u.unit_id for u in ranking.left_out if u.unit_id in change.units
+                 and u.reason in (LeftOutReason.BUSY, LeftOutReason.OFF_SHIFT)
+                 and board.tables.status(board.state(u.unit_id).status).assignable]
+        if freed:
+            return f"{', '.join(sorted(freed))} now free"
+        return None
 
 
 def compute_recommendation(request: RecommendationRequest,

@@ -391,9 +391,14 @@ def test_recommendation_request_and_result(board: Board, clock: ManualClock) -> 
     assert result.recommendation is not None and result.error is None
     assert [r.unit_id for r in result.recommendation.ranked] == ["CRT-2", "CRT-1"]
     assert result.recommendation.left_out_unit("CRT-3") is not None
-    assert not result.is_stale(BoardChange(units=frozenset({"CRT-9"})))
-    assert result.is_stale(BoardChange(units=frozenset({"CRT-1"})))
-    assert result.is_stale(BoardChange(calls=frozenset({"C-1"})))
+    assert result.stale_reason(BoardChange(units=frozenset({"CRT-9"})), board) is None
+    assert result.stale_reason(BoardChange(units=frozenset({"CRT-1"})), board) == "CRT-1 moved"
+    # CRT-3 was left out as out of service; its move alone changes nothing ...
+    assert result.stale_reason(BoardChange(units=frozenset({"CRT-3"})), board) is None
+    # ... its return to service does: a new candidate.
+    board.apply_unit_state(state("CRT-3", "available", T0 + timedelta(minutes=1)))
+    assert result.stale_reason(BoardChange(units=frozenset({"CRT-3"})),
+                               board) == "CRT-3 now free"
 
 
 def test_a_travel_time_failure_comes_back_as_an_error(board: Board) -> None:

@@ -47,7 +47,7 @@ from heartops.core.board import (
 )
 from heartops.core.errors import HeartopsError, OverrideReasonRequired
 from heartops.core.geo import GeoPoint
-from heartops.core.recommend import LeftOutReason, Recommendation
+from heartops.core.recommend import Recommendation
 from heartops.qt.map_layers import FLASH_INTERVAL_MS, CallMarker, UnitMarker
 from heartops.qt.map_view import MapView
 from heartops.qt.panels.alerts import AlertBanner, AlertsPanel
@@ -431,27 +431,9 @@ class BoardController(QtCore.QObject):
                 self._recompute_timer.start()
 
     def _stale_reason(self, change: BoardChange) -> str | None:
-        """Why the shown ranking is out of date, or ``None`` if it still holds.
-
-        Narrower than :meth:`RecommendationResult.is_stale`, which counts a change of any
-        left-out unit (the whole rest of the roster) and so fires on nearly every AVL batch:
-        here only a ranked unit that moved or changed, or a left-out unit that became free,
-        makes the ranking stale.
-        """
+        """Why the shown ranking is out of date, or ``None`` if it still holds."""
         result = self.recommendation.result
-        ranking = None if result is None else result.recommendation
-        if result is None or ranking is None:
-            return None
-        ranked = {r.unit_id for r in ranking.ranked} & change.units
-        if ranked:
-            return f"{', '.join(sorted(ranked))} moved"
-        board = self.session.board
-        freed = [u.unit_id for u in ranking.left_out if u.unit_id in change.units
-                 and u.reason in (LeftOutReason.BUSY, LeftOutReason.OFF_SHIFT)
-                 and self.session.tables.status(board.state(u.unit_id).status).assignable]
-        if freed:
-            return f"{', '.join(sorted(freed))} now free"
-        return None
+        return None if result is None else result.stale_reason(change, self.session.board)
 
     def _show_assigned(self, call_id: str) -> None:
         board = self.session.board
