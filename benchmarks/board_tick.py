@@ -49,6 +49,7 @@ from heartops.core.clock import ManualClock
 from heartops.core.codes import CodeTables, default_tables
 from heartops.core.geo import GeoPoint
 from heartops.core.recommend import Assignment, Recommendation
+from heartops.core.safety import SafetyEvent
 from heartops.core.units import UnitState
 from heartops.feeds.simulator import default_roster, load_profile
 from heartops.qt.main_window import MainWindow
@@ -157,6 +158,9 @@ class BenchDesk:
 
     def close_call(self, call_id: str, dispositions: Collection[str],
                    destination: str | None = None) -> Call:
+        raise NotImplementedError
+
+    def check_in(self, unit_id: str) -> SafetyEvent:
         raise NotImplementedError
 
     def acknowledge(self, alert_key: str, *, note: str = "") -> BoardChange:

@@ -69,6 +69,7 @@ from heartops.core.clock import ManualClock
 from heartops.core.codes import CallLink, CallStep, CodeTables, default_tables
 from heartops.core.commands import (
     AssignCommand,
+    CheckInCommand,
     CloseCommand,
     Command,
     CommandError,
@@ -90,7 +91,7 @@ from heartops.core.errors import (
 from heartops.core.geo import GeoPoint
 from heartops.core.recommend import Assignment, Recommendation
 from heartops.core.recommend import assign as choose_unit
-from heartops.core.safety import SafetyEvent
+from heartops.core.safety import SafetyEvent, SafetyEventKind
 from heartops.core.units import Unit, UnitState
 from heartops.feeds.sim.sinks import NullSink
 from heartops.feeds.simulator import Simulator, default_roster, load_profile
@@ -100,7 +101,7 @@ from heartops.routing.network import DEMO_NAME, load_network
 from heartops.routing.posts import load_posts
 from heartops.routing.zones import ZoneIndex, list_zone_layers
 from heartops.store import AuditRecord, Entity, Store
-from heartops.store.convert import assignment_doc, assignment_from_doc
+from heartops.store.convert import assignment_doc, assignment_from_doc, safety_event_from_doc
 from heartops.store.follow import StoreChanges, StoreFollower, read_changes
 from heartops.store.listen import supports_notifications
 
@@ -260,6 +261,36 @@ class DeskSession:
         """Close a call (see :meth:`LiveSession.close_call`)."""
         raise NotImplementedError
 
+    def check_in(self, unit_id: str, *, desk: str | None = None,
+                 operator: str | None = None) -> SafetyEvent:
+        """Record that a team on a call reported all is well: its check-in timer restarts.
+
+        Acknowledging a check-in alert only says the dispatcher saw it; the timer restarts
+        when the team is heard from, which is this.
+
+        Raises
+        ------
+        NotFound
+            Unknown unit.
+        InvalidTransition
+            The unit is not on a call.
+        """
+        desk, operator = self._who(desk, operator)
+        state = self.board.state(unit_id)
+        if state.call_id is None:
+            raise InvalidTransition(f"{unit_id} is not on a call: a check-in is for a team "
+                                    "out on one")
+        event = SafetyEvent(SafetyEventKind.CHECK_IN, self.now, unit_id=unit_id,
+                            call_id=state.call_id, program=self.board.unit(unit_id).program)
+        if self.store is not None:
+            self.store.record_safety_events([event], desk=desk, operator=operator)
+        self._show_recorded(event)
+        return event
+
+    def _show_recorded(self, event: SafetyEvent) -> None:
+        """Show a safety event this desk recorded (a desk following the store reads it back)."""
+        self.board.apply_safety(event)
+
     def acknowledge(self, alert_key: str, *, desk: str | None = None,
                     operator: str | None = None, note: str = "") -> BoardChange:
         """Acknowledge a standing alert; safety alerts are also recorded in the store.
@@ -306,6 +337,9 @@ class DeskSession:
                                      desk=desk, operator=operator)
             labels = ", ".join(self.tables.disposition(d).label for d in closed.dispositions)
             return f"{closed.call_id} closed: {labels}"
+        if isinstance(command, CheckInCommand):
+            self.check_in(command.unit_id, desk=desk, operator=operator)
+            return f"{command.unit_id} checked in"
         self.acknowledge(command.key, desk=desk, operator=operator)
         return f"acknowledged {command.key}"
 
@@ -540,6 +574,9 @@ class LiveSession(DeskSession):
         closed = by_kind.get((Entity.CALL, "close"))
         status = by_kind.get((Entity.UNIT, "status"))
         note = by_kind.get((Entity.CALL, "note"))
+        for record in change:
+            if record.entity == Entity.SAFETY_EVENT and record.after is not None:
+                self.board.apply_safety(safety_event_from_doc(record.after))
         if assigned is not None and assigned.after is not None:
             doc = assigned.after
             self.simulator.assign(doc["unit_id"], doc["call_id"],
@@ -793,6 +830,9 @@ class SharedDesk(DeskSession):
     def close(self) -> None:
         """Stop following the store."""
         self._follower.stop()
+
+    def _show_recorded(self, event: SafetyEvent) -> None:
+        self._catch_up()
 
     def _catch_up(self) -> None:
         """Read and apply what the store holds now (after this desk's own write)."""

@@ -54,13 +54,21 @@ class CloseCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckInCommand:
+    """``checkin UNIT``: the unit on scene reported that all is well (resets its timer)."""
+
+    unit_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AckCommand:
     """``ack KEY``: acknowledge a standing alert."""
 
     key: str
 
 
-Command = AssignCommand | StatusCommand | NoteCommand | CloseCommand | AckCommand
+Command = (AssignCommand | StatusCommand | NoteCommand | CloseCommand | CheckInCommand
+           | AckCommand)
 """A parsed command line."""
 
 
@@ -79,6 +87,7 @@ VERBS: Mapping[str, str] = {
     "status": "status", "st": "status",
     "note": "note", "n": "note",
     "close": "close", "cl": "close",
+    "checkin": "checkin", "ci": "checkin",
     "ack": "ack", "k": "ack",
 }
 """Command words and their short forms."""
@@ -88,6 +97,7 @@ USAGE: Mapping[str, str] = {
     "status": "status UNIT STATUS",
     "note": "note CALL text...",
     "close": "close CALL DISPOSITION... [to DESTINATION...]",
+    "checkin": "checkin UNIT",
     "ack": "ack KEY",
 }
 
@@ -194,9 +204,16 @@ def _parse_ack(rest: str, board: Board) -> Command:
     raise _ParseError(_unknown("alert", word, keys))
 
 
+def _parse_check_in(rest: str, board: Board) -> Command:
+    words = rest.split()
+    if len(words) != 1:
+        raise _ParseError(f"checkin needs one unit: {USAGE['checkin']}")
+    return CheckInCommand(_unit(words[0], board))
+
+
 _PARSERS: Mapping[str, Callable[[str, Board], Command]] = {
     "assign": _parse_assign, "status": _parse_status, "note": _parse_note,
-    "close": _parse_close, "ack": _parse_ack,
+    "close": _parse_close, "checkin": _parse_check_in, "ack": _parse_ack,
 }
 
 
@@ -356,6 +373,9 @@ def _options(verb: str, args: list[str], board: Board) -> list[str]:
     if verb == "close" and position >= 1:
         given = {_squash(a) for a in args[1:]}
         return [code for code in tables.dispositions if _squash(code) not in given]
+    if verb == "checkin" and position == 0:
+        on_calls = [u for u in board.unit_ids if board.state(u).call_id is not None]
+        return on_calls + [u for u in board.unit_ids if u not in on_calls]
     if verb == "ack" and position == 0:
         alerts = board.alerts()
         return [a.key for a in alerts if not a.acknowledged] + \

@@ -12,6 +12,7 @@ from heartops.core.board import BoardChange
 from heartops.core.commands import (
     AckCommand,
     AssignCommand,
+    CheckInCommand,
     CloseCommand,
     CommandError,
     NoteCommand,
@@ -21,6 +22,7 @@ from heartops.core.commands import (
 )
 from heartops.core.errors import (
     AssignmentConflict,
+    HeartopsError,
     InvalidTransition,
     NotFound,
     OverrideReasonRequired,
@@ -244,7 +246,8 @@ def test_commands_parse_complete_and_name_what_is_wrong() -> None:
     assert error("").startswith("empty command")
 
     assert complete("as", board) == ["assign "]
-    assert complete("", board) == ["assign ", "status ", "note ", "close ", "ack "]
+    assert complete("", board) == ["assign ", "status ", "note ", "close ", "checkin ",
+                                   "ack "]
     free = complete("a ", board)
     assert free[0].startswith("a ") and all(c.endswith(" ") for c in free)
     assert complete(f"a CRT-2 {call_id[:4]}", board) == \
@@ -290,3 +293,35 @@ def test_commands_run_through_the_session() -> None:
     with pytest.raises(NotFound, match="not open"):
         live.close_call(pending, ["cancelled"])
     board_matches_simulation(live)
+
+
+def test_a_check_in_restarts_the_teams_timer() -> None:
+    live = session()
+    advance(live, timedelta(minutes=30))
+    call_id = welfare_check(live)
+    unit_id = live.recommend(call_id).ranked[0].unit_id
+    assert live.run_command(f"assign {unit_id} {call_id}").startswith(f"{unit_id} assigned")
+    key = f"check_in:{unit_id}"
+    due = timedelta(minutes=20)  # CRT's check-in interval (programs.toml)
+
+    def due_soon() -> bool:  # on scene, and due within half a minute of now
+        return live.board.state(unit_id).status == "on_scene" and key in {
+            a.key for a in live.board.alerts(live.now + due - timedelta(seconds=30))}
+
+    for _ in range(240):  # the team drives there and works the scene, checking in now and then
+        if due_soon():
+            break
+        live.advance(TICK_S)
+    assert due_soon()
+    live.board.tick()
+    assert isinstance(parse_command(f"ci {unit_id.lower()}", live.board), CheckInCommand)
+    assert complete("checkin ", live.board)[0].strip() == f"checkin {unit_id}"  # on a call
+
+    assert live.run_command(f"ci {unit_id}") == f"{unit_id} checked in"
+    soon = {a.key for a in live.board.alerts(live.now + due - timedelta(seconds=30))}
+    later = {a.key for a in live.board.alerts(live.now + due + timedelta(seconds=30))}
+    assert key not in soon and key in later  # the timer restarted now
+
+    free = next(u for u in live.board.unit_ids if live.board.state(u).call_id is None)
+    with pytest.raises(HeartopsError, match="not on a call"):
+        live.run_command(f"checkin {free}")

@@ -178,6 +178,7 @@ class BoardController(QtCore.QObject):
         self.units.status_requested.connect(self.set_status)
         self.units.call_requested.connect(lambda c: self.select_call(c, origin="units"))
         self.units.assign_requested.connect(self._assign_to_selected_call)
+        self.units.check_in_requested.connect(self.check_in)
         self.recommendation.assign_requested.connect(self._assign_from_panel)
         self.alerts.acknowledge_requested.connect(self.acknowledge)
         self.alerts.alert_selected.connect(self._on_alert_selected)
@@ -532,6 +533,16 @@ class BoardController(QtCore.QObject):
             return False
         label = self.session.tables.status(state.status).label
         self.message.emit(f"{unit_id}: {label}", False)
+        return True
+
+    def check_in(self, unit_id: str) -> bool:
+        """Record that a team on a call reported in (its check-in timer starts again)."""
+        try:
+            self.session.check_in(unit_id)
+        except HeartopsError as exc:
+            self.message.emit(str(exc).splitlines()[0], True)
+            return False
+        self.message.emit(f"{unit_id} checked in", False)
         return True
 
     def acknowledge(self, key: str) -> bool:

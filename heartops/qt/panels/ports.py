@@ -25,6 +25,7 @@ from heartops.core.codes import CodeTables
 from heartops.core.geo import GeoPoint
 from heartops.core.ports import Eta
 from heartops.core.recommend import Assignment, Recommendation
+from heartops.core.safety import SafetyEvent
 from heartops.core.units import UnitState
 
 
@@ -126,6 +127,10 @@ class SessionPort(Protocol):
     def close_call(self, call_id: str, dispositions: Collection[str],
                    destination: str | None = None) -> Call:
         """Close a call with its dispositions."""
+        ...
+
+    def check_in(self, unit_id: str) -> SafetyEvent:
+        """Record that a team on a call reported all is well."""
         ...
 
     def acknowledge(self, alert_key: str, *, note: str = "") -> BoardChange:

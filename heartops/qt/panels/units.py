@@ -72,6 +72,8 @@ class UnitBoardPanel(QtWidgets.QWidget):
     call_requested = QtCore.Signal(str)
     #: ``unit_id``: assign this unit to the selected call (context menu).
     assign_requested = QtCore.Signal(str)
+    #: ``unit_id``: the team on a call reported all is well (context menu).
+    check_in_requested = QtCore.Signal(str)
 
     def __init__(self, tables: CodeTables, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -210,6 +212,12 @@ class UnitBoardPanel(QtWidgets.QWidget):
             action.triggered.connect(
                 lambda _checked=False, c=code: self.status_requested.emit(unit_id, c))
         menu.addSeparator()
+        if row_index is not None and self.model.row_at(row_index).call_id is not None:
+            check_in = menu.addAction("Checked in: all well")
+            check_in.setObjectName("checkInUnit")
+            check_in.setToolTip("The team reported in; its check-in timer starts again")
+            check_in.triggered.connect(
+                lambda _checked=False: self.check_in_requested.emit(unit_id))
         assign = menu.addAction("Assign to the selected call")
         assign.setObjectName("assignUnit")
         assign.triggered.connect(lambda _checked=False: self.assign_requested.emit(unit_id))
