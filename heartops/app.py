@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from heartops.live import DeskSession, LiveSession
+    from heartops.qt.charts import ChartsWidget
     from heartops.qt.main_window import MainWindow
     from heartops.store.listen import CityLease
 
@@ -138,7 +139,7 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
         window = MainWindow(network=session.engine.network, engine=session.engine,
                             beats=data.beats, districts=data.districts, posts=data.posts,
                             city_name=DEMO_CITY_NAME, settings=settings, session=session,
-                            commands=session)
+                            commands=session, charts=charts_widget(db_url))
         if offscreen or screenshot:
             window.resize(*WINDOW_SIZE)  # screenshots are always the same size
         window.show()
@@ -153,6 +154,44 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
     if lease is not None:
         lease.release()
     return 1 if errors else 0
+
+
+def charts_widget(db_url: str | None) -> ChartsWidget:
+    """Return the Charts dock's content over ``db_url``, or the demo city's simulated history.
+
+    Everything it reads, it reads on the charts' worker thread: the database is opened there
+    on first use (and the demo history simulated there the first time, about ten seconds).
+    """
+    import threading
+
+    from heartops.analysis.charts_data import (
+        FrameChartData,
+        ledger_entries_frame,
+        with_eligibility,
+    )
+    from heartops.analysis.frames import Window, calls_frame, prepare
+    from heartops.core.codes import default_tables
+    from heartops.history import ensure_demo_history
+    from heartops.qt.charts import ChartsWidget
+    from heartops.store import Store, open_store
+
+    tables = default_tables()
+    opened: list[Store] = []
+    lock = threading.Lock()
+
+    def store() -> Store:
+        with lock:
+            if not opened:
+                url = db_url or f"sqlite:///{ensure_demo_history()}"
+                opened.append(open_store(url))
+            return opened[0]
+
+    def load(start: Any, end: Any) -> Any:
+        history = store()
+        calls = prepare(calls_frame(history, window=Window(start, end)), tables=tables)
+        return with_eligibility(calls, ledger_entries_frame(history.ledger()))
+
+    return ChartsWidget(FrameChartData(load, timezone=tables.timezone))
 
 
 def open_desk(*, speed: float = INTERACTIVE_SPEED, warmup_minutes: float = WARMUP_MINUTES,

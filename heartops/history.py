@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from heartops.atomic import atomic_path
 from heartops.core.calls import Call
 from heartops.core.errors import HeartopsError
 from heartops.core.progress import Progress, no_progress
@@ -103,3 +105,33 @@ def _final_calls(sink: HistoryCollector) -> list[Call]:
     latest = {call.call_id: call for call in sink.received}
     latest.update({call.call_id: call for call in sink.closed})
     return list(latest.values())
+
+
+DEMO_HISTORY_DAYS = 28
+DEMO_HISTORY_SEED = 2026
+DEMO_HISTORY_FILE = "demo-history.sqlite"
+
+
+def ensure_demo_history(*, progress: Progress = no_progress) -> Path:
+    """Return the demo city's simulated history (four weeks before today), made once.
+
+    The demo's Charts dock reads it when no database is given; it lives in the cache, written
+    whole or not at all.
+    """
+    from heartops.paths import cache_dir
+    from heartops.routing.demo_setup import ensure_demo
+    from heartops.routing.network import DEMO_NAME
+    from heartops.store import open_store
+
+    path = cache_dir() / DEMO_HISTORY_FILE
+    if path.exists():
+        return path
+    ensure_demo(progress=progress)
+    today = dt.datetime.now(dt.UTC).replace(hour=5, minute=0, second=0, microsecond=0)
+    with atomic_path(path) as building, open_store(f"sqlite:///{building}") as store:
+        simulate_history(store, network=DEMO_NAME, days=DEMO_HISTORY_DAYS,
+                         seed=DEMO_HISTORY_SEED,
+                         start=today - dt.timedelta(days=DEMO_HISTORY_DAYS),
+                         progress=progress)
+    return path
+

@@ -44,11 +44,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from heartops.core.errors import HeartopsError
 from heartops.core.geo import GeoPoint
+from heartops.qt.charts import ChartsWidget
 from heartops.qt.map_view import LAYERS, LIVE_LAYERS, MapView, short_post_name
 from heartops.qt.panels.command_line import CommandLinePanel
 from heartops.qt.panels.controller import BoardController
 from heartops.qt.panels.ports import CommandPort, ReasonProvider, SessionPort
-from heartops.qt.panels.style import board_stylesheet
 from heartops.qt.theme import DEFAULT_THEME, Theme, apply_stylesheet, map_palette
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ _SETTINGS_STATE = "main_window/state"
 # Bumped when the docks change, so an old saved layout is not forced onto new docks.
 _LAYOUT_VERSION = 2
 _DEFAULT_SIZE = (1280, 800)
+_CHARTS_SIZE = (1000, 700)
 _LAYER_TITLES = {"roads": "Roads", "zones": "Zones (beats, districts)", "posts": "Post markers",
                  "units": "Units", "calls": "Open calls"}
 _DOCK_FEATURES = (QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -216,6 +217,7 @@ class MainWindow(QtWidgets.QMainWindow):
         session: SessionPort | None = None,
         commands: CommandPort | None = None,
         reason_provider: ReasonProvider | None = None,
+        charts: ChartsWidget | None = None,
         start_live: bool = True,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
@@ -249,6 +251,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         if session is not None:
             self._build_board(session, commands, reason_provider)
+        self.charts = charts
+        if charts is not None:
+            self._build_charts_dock(charts)
         self._build_menus()
         self.set_theme(theme)
         self.resize(*_DEFAULT_SIZE)
@@ -392,8 +397,6 @@ class MainWindow(QtWidgets.QMainWindow):
         """Switch the window style sheet and the map colours to ``theme``."""
         self.theme = theme
         apply_stylesheet(self, theme)
-        if self.board is not None:
-            self.setStyleSheet(self.styleSheet() + board_stylesheet(theme.value))
         palette = map_palette(theme)
         self.map_view.set_palette(palette)
         self.theme_actions[theme].setChecked(True)
@@ -448,6 +451,16 @@ class MainWindow(QtWidgets.QMainWindow):
         board.ticked.connect(self._tick_shift)
         board.banner.clicked.connect(self._show_banner_alert)
         board.emergency_raised.connect(self._on_emergency)
+
+    def _build_charts_dock(self, charts: ChartsWidget) -> None:
+        """Add the analysts' charts: a floating dock, hidden until View → Charts (Ctrl+Shift+C)."""
+        dock = self._add_dock("charts", "Charts", charts,
+                              QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        dock.setFloating(True)
+        dock.resize(*_CHARTS_SIZE)
+        dock.hide()
+        dock.toggleViewAction().setShortcut(QtGui.QKeySequence("Ctrl+Shift+C"))
+        charts.message.connect(self.show_status)
 
     def _arrange_docks(self) -> None:
         """Size the board's docks for 1280×800: the map keeps the middle (saved layouts win)."""
@@ -667,6 +680,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._clock_timer.stop()
         if self.board is not None:
             self.board.close()  # before the worker: no new rankings are asked for
+        if self.charts is not None:
+            self.charts.shutdown()
         self.shutdown_worker()
         super().closeEvent(event)
 

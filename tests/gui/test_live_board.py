@@ -817,3 +817,24 @@ def test_two_desks_on_postgresql_see_each_others_changes_and_the_loser_is_told(
     active = city.store.assignments(unit_id=winner, active_only=True)  # type: ignore
     assert [(a.call_id, a.desk) for a in active] == [(race_call, "desk-1")]
 
+
+
+def test_the_charts_dock_reads_the_database_off_the_ui_thread(
+    qtbot: Any, make_board: Callable[..., MainWindow],
+    make_session: Callable[..., LiveSession], tmp_path: Path,
+) -> None:
+    from heartops.app import charts_widget
+    from heartops.history import simulate_history
+
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    with open_store(url) as store:
+        simulate_history(store, network="demo", days=2, seed=3,
+                         start=datetime(2025, 6, 2, 5, tzinfo=ZoneInfo("UTC")))
+    charts = charts_widget(url)
+    window = make_board(make_session(), charts=charts)
+    dock = window.docks["charts"]
+    assert dock.isFloating() and not dock.isVisible()  # an analyst opens it from View
+    dock.toggleViewAction().trigger()
+    assert dock.isVisible()
+    qtbot.waitUntil(lambda: charts.series is not None, timeout=20_000)
+    assert charts.series is not None and charts.series.calls > 0

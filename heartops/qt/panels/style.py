@@ -145,69 +145,6 @@ def team_text(roles: tuple[str, ...]) -> str:
     return "+".join(ROLE_ABBREVIATIONS.get(role, role) for role in roles) or "—"
 
 
-# -- the board's widgets in each theme ---------------------------------------------------------
-#
-# The theme files style the window's surfaces; the board adds tool bar, headers, inputs,
-# buttons and tabs, which would otherwise keep Qt's light defaults inside the dark theme.
-# Same palette as the theme files (heartops/resources/themes/*.qss).
-
-_BOARD_QSS = """
-QToolBar#shiftToolbar {{ background-color: {bar}; border: none;
-    border-bottom: 1px solid {line}; spacing: 4px; padding: 2px 6px; }}
-QToolBar#shiftToolbar QLabel {{ color: {text}; }}
-QToolBar#shiftToolbar::separator {{ background-color: {line}; width: 1px; margin: 4px 8px; }}
-QToolBar#shiftToolbar QToolButton {{ color: {text}; padding: 3px 10px; border-radius: 3px;
-    border: 1px solid {line}; background-color: {input}; }}
-QToolBar#shiftToolbar QToolButton:hover {{ background-color: {hover}; }}
-QToolBar#shiftToolbar QToolButton:checked {{ background-color: {accent}; color: {strong}; }}
-QLabel#simClock {{ color: {strong}; font-family: monospace; font-size: 15px;
-    font-weight: bold; padding: 0 12px 0 4px; }}
-QHeaderView::section {{ background-color: {header}; color: {muted}; border: none;
-    border-right: 1px solid {line}; border-bottom: 1px solid {line}; padding: 2px 4px;
-    font-weight: bold; }}
-QTableCornerButton::section {{ background-color: {header}; border: none; }}
-QLineEdit {{ background-color: {input}; color: {strong}; border: 1px solid {line};
-    border-radius: 3px; padding: 3px 6px; }}
-QLineEdit:focus {{ border: 1px solid {focus}; }}
-QLineEdit:disabled {{ color: {muted}; }}
-QComboBox {{ background-color: {input}; color: {strong}; border: 1px solid {line};
-    border-radius: 3px; padding: 2px 8px; }}
-QComboBox QAbstractItemView {{ background-color: {input}; color: {strong};
-    selection-background-color: {accent}; }}
-QPushButton {{ background-color: {button}; color: {strong}; border: 1px solid {line};
-    border-radius: 3px; padding: 4px 12px; }}
-QPushButton:hover {{ background-color: {hover}; }}
-QPushButton:checked {{ background-color: {accent}; }}
-QPushButton:disabled {{ color: {muted}; }}
-QPushButton#assignButton:enabled {{ background-color: #2e7d32; border: 1px solid #43a047;
-    color: #f4f7fa; font-weight: bold; }}
-QPushButton#assignButton:enabled:hover {{ background-color: #388e3c; }}
-QTabBar::tab {{ background-color: {bar}; color: {muted}; padding: 4px 12px;
-    border: 1px solid {line}; }}
-QTabBar::tab:selected {{ background-color: {hover}; color: {strong}; font-weight: bold; }}
-QCheckBox {{ color: {text}; spacing: 6px; }}
-QCheckBox::indicator {{ width: 12px; height: 12px; border: 1px solid {muted};
-    border-radius: 2px; background-color: {input}; }}
-QCheckBox::indicator:checked {{ background-color: {focus}; border: 1px solid {focus}; }}
-QLabel#statusKeys, QLabel#queueCount {{ color: {muted}; }}
-QTableWidget#timeline {{ font-size: 12px; }}
-"""
-
-_BOARD_COLOURS = {
-    "dark": dict(bar="#141b24", line="#2c3847", text="#c9d3de", strong="#e6edf3",
-                 muted="#8d9cad", input="#0f151c", hover="#1f2b38", accent="#1f4a6e",
-                 header="#18212c", button="#1b2430", focus="#3d7ab8"),
-    "light": dict(bar="#f7f8fa", line="#c9d1d9", text="#1e2a36", strong="#0f1a24",
-                  muted="#55657a", input="#ffffff", hover="#e1e7ed", accent="#cfe2f3",
-                  header="#e9edf1", button="#f2f4f7", focus="#3d7ab8"),
-}
-
-
-def board_stylesheet(theme: str) -> str:
-    """Return the style rules of the board's widgets for ``theme`` (``"dark"``/``"light"``)."""
-    return _BOARD_QSS.format(**_BOARD_COLOURS[theme])
-
-
 def set_style_sheet(widget: QtWidgets.QWidget, sheet: str) -> None:
     """Set ``widget``'s style sheet unless it already has it (every set re-polishes it)."""
     if widget.styleSheet() != sheet:
