@@ -50,7 +50,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
 from heartops.core.avl import AvlFix
@@ -220,7 +220,8 @@ class DeskSession:
         return result.recommendation
 
     def _checked_assignment(self, unit_id: str, call_id: str, override_reason: str | None,
-                            recommendation: Recommendation | None, at: datetime) -> Assignment:
+                            recommendation: Recommendation | None, at: datetime, desk: str,
+                            operator: str) -> Assignment:
         """Return the assignment the board allows, or raise why not (see ``assign``)."""
         board = self.board
         board.unit(unit_id)
@@ -235,7 +236,7 @@ class DeskSession:
         if not self.tables.status(state.status).assignable:
             raise AssignmentRefused(f"{unit_id} is {self.tables.status(state.status).label} "
                                     f"now; recompute the recommendation")
-        return assignment
+        return replace(assignment, desk=desk, operator=operator)
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -629,7 +630,7 @@ class LiveSession(DeskSession):
         """
         desk, operator = self._who(desk, operator)
         assignment = self._checked_assignment(unit_id, call_id, override_reason,
-                                              recommendation, self.now)
+                                              recommendation, self.now, desk, operator)
         self.simulator.check_assign(unit_id, call_id)
         if self.store is not None:
             self.store.record_assignment(assignment, desk=desk, operator=operator)
@@ -881,7 +882,7 @@ class SharedDesk(DeskSession):
         """
         desk, operator = self._who(desk, operator)
         assignment = self._checked_assignment(unit_id, call_id, override_reason,
-                                              recommendation, self.now)
+                                              recommendation, self.now, desk, operator)
         try:
             self._db.record_assignment(assignment, desk=desk, operator=operator)
         finally:
@@ -1044,6 +1045,8 @@ class _SessionSink(NullSink):
             self._writer.unit_status(unit_id, after, at, call_id)
 
     def assignment(self, assignment: Assignment) -> None:
+        if not assignment.desk:  # the simulated dispatcher's own
+            assignment = replace(assignment, desk=SIMULATOR_DESK, operator=SIMULATOR_OPERATOR)
         self._apply(f"assignment of {assignment.unit_id}",
                     lambda: self._board.apply_assignment(assignment))
         if self._writer is not None:

@@ -335,6 +335,8 @@ class UnitRow:
         Whether it should report AVL and has been silent too long.
     on_shift
         Whether its shift covers the query instant.
+    heading_deg
+        The direction of travel its last AVL fix reported (degrees from north), if any.
     """
 
     unit: Unit
@@ -346,6 +348,7 @@ class UnitRow:
     avl_age_s: float | None
     avl_stale: bool
     on_shift: bool
+    heading_deg: float | None = None
 
     @property
     def unit_id(self) -> str:
@@ -643,6 +646,7 @@ class Board:
         self._batches: list[BatchResult] = []
         self._deferred = _Deferred()
         self._screens: dict[str, tuple[Call, datetime, EligibilityResult]] = {}
+        self._headings: dict[str, float | None] = {}  # from the last fix; not part of a state
         self._alerts_at: tuple[datetime, tuple[BoardAlert, ...]] | None = None
 
     # -- subscribing ---------------------------------------------------------------------------
@@ -721,6 +725,7 @@ class Board:
         self._calls.clear()
         self._eligibility.clear()
         self._screens.clear()
+        self._headings.clear()
         self._inside.clear()
         self._assignments.clear()
         self._tasks.clear()
@@ -783,6 +788,7 @@ class Board:
             if after is before:
                 continue
             self._states[unit_id] = after
+            self._headings[unit_id] = fix.heading_deg
             if after.position != before.position:
                 moved.add(unit_id)
         return self._finish(BoardChange(units=frozenset(moved)), self._now(None),
@@ -1141,7 +1147,8 @@ class Board:
             zone_id=self._zone(unit_id, state.position),
             avl_age_s=None if age is None else age.total_seconds(),
             avl_stale=self._avl_stale(unit_id, state, at),
-            on_shift=on_shift(unit, at, self.tables.timezone))
+            on_shift=on_shift(unit, at, self.tables.timezone),
+            heading_deg=self._headings.get(unit_id))
 
     def follow_ups(self, at: datetime | None = None) -> list[FollowUpRow]:
         """Return the open follow-up tasks, soonest due first."""

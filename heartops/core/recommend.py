@@ -175,6 +175,8 @@ class Assignment:
         The chosen unit's drive time when assigned (``None`` for a phone program).
     explanation
         The chosen unit's recommendation line, kept for after-action review.
+    desk, operator
+        Who assigned it (empty until a desk records it).
     """
 
     call_id: str
@@ -186,6 +188,8 @@ class Assignment:
     override_reason: str | None
     eta_seconds: float | None
     explanation: str
+    desk: str = ""
+    operator: str = ""
 
     @property
     def is_override(self) -> bool:

@@ -199,6 +199,7 @@ def assignment_doc(record: AssignmentRecord) -> dict[str, Any]:
         "recommended_unit_id": record.recommended_unit_id,
         "override_reason": record.override_reason, "eta_seconds": record.eta_seconds,
         "explanation": record.explanation, "release_reason": record.release_reason,
+        "desk": record.desk, "operator": record.operator,
     }
 
 
@@ -214,7 +215,8 @@ def assignment_from_doc(doc: Mapping[str, Any]) -> Assignment | None:
                       at=at, rank=int(doc["rank"]),
                       recommended_unit_id=doc["recommended_unit_id"],
                       override_reason=doc["override_reason"], eta_seconds=doc["eta_seconds"],
-                      explanation=doc["explanation"] or "")
+                      explanation=doc["explanation"] or "", desk=doc.get("desk") or "",
+                      operator=doc.get("operator") or "")
 
 
 # -- follow-ups, safety, ledger ------------------------------------------------------------------

@@ -105,6 +105,7 @@ def test_assigning_the_top_recommendation_dispatches_the_unit() -> None:
     live.board.subscribe(heard.append)
     assignment = live.assign(top.unit_id, call_id)
     assert (assignment.rank, assignment.override_reason) == (1, None)
+    assert (assignment.desk, assignment.operator) == ("desk-1", "jdoe")  # who, for the log
     assert len(heard) == 1 and top.unit_id in heard[0].units and call_id in heard[0].calls
     row = live.board.unit_row(top.unit_id)
     assert (row.state.status, row.call_id) == ("dispatched", call_id)

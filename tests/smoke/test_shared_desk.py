@@ -117,6 +117,7 @@ def test_an_assignment_at_the_city_reaches_the_joined_desk_within_a_second(
     assert not joined.board.is_pending(call_id)
     held = joined.board.assignment_of(top)
     assert held is not None and held.rank == 1  # the recommendation context came along
+    assert (held.desk, held.operator) == ("desk-1", city.operator)  # and who decided
 
 
 def test_the_store_decides_a_race_and_the_loser_is_told_who_won(

@@ -65,8 +65,9 @@ def call_timeline(call: Call, board: Board) -> list[TimelineEntry]:
                    else f", {assignment.eta_seconds / 60:.1f} min away")
             why = (f" — override of {assignment.recommended_unit_id}: "
                    f"{assignment.override_reason}" if assignment.override_reason else "")
+            by = f"{assignment.operator} @ {assignment.desk}" if assignment.desk else ""
             entries.append(TimelineEntry(
-                assignment.at, f"{unit_id} assigned (rank {assignment.rank}{eta}){why}"))
+                assignment.at, f"{unit_id} assigned (rank {assignment.rank}{eta}){why}", by))
     for note in call.notes:
         entries.append(TimelineEntry(note.at, f"Note: {note.text}", note.author))
     for event in board.safety.events:

@@ -274,8 +274,10 @@ class BoardController(QtCore.QObject):
             position = row.position
             if position is None:
                 continue
-            markers.append(UnitMarker(row.unit_id, position.lat, position.lon,
-                                      self._heading(row.unit_id, position, at),
+            heading = row.heading_deg  # the AVL's own, else the bearing between fixes
+            if heading is None:
+                heading = self._heading(row.unit_id, position, at)
+            markers.append(UnitMarker(row.unit_id, position.lat, position.lon, heading,
                                       row.status.code, row.unit_id, row.avl_stale))
         self.map_view.set_units(markers)
         self.map_updates["units"] += 1
