@@ -58,7 +58,7 @@ from heartops.core.calls import Call
 from heartops.core.care import FollowUpTask
 from heartops.core.clock import Clock, ensure_utc
 from heartops.core.codes import CallLink, CodeTables, Priority, UnitStatus
-from heartops.core.eligibility import EligibilityResult, screen
+from heartops.core.eligibility import EligibilityResult, LedgerEntry, ledger_outcome, screen
 from heartops.core.errors import HeartopsError, NotFound
 from heartops.core.geo import GeoPoint
 from heartops.core.ports import TravelTimes
@@ -265,6 +265,9 @@ class QueueRow:
         Programs that can take it now (hours are judged at the query instant).
     heart_eligible
         Whether any program takes its call type.
+    unmet
+        For HEART demand no program can take now: why (outside the service area, outside
+        program hours, excluded by a flag); triage hands such a call to police or EMS.
     """
 
     call: Call
@@ -272,6 +275,7 @@ class QueueRow:
     level: TimerLevel
     eligible_programs: tuple[str, ...]
     heart_eligible: bool
+    unmet: LedgerEntry | None = None
 
     @property
     def call_id(self) -> str:
@@ -1101,10 +1105,11 @@ class Board:
             if call.call_id in busy:
                 continue
             verdict = self._screen(call, at)
+            unmet = None if verdict.eligible_programs else ledger_outcome(verdict, served=False)
             rows.append(QueueRow(call=call, age_s=call.age(at).total_seconds(),
                                  level=self.thresholds.wait_level(call.priority, call.age(at)),
                                  eligible_programs=verdict.eligible_programs,
-                                 heart_eligible=verdict.heart_eligible))
+                                 heart_eligible=verdict.heart_eligible, unmet=unmet))
         rows.sort(key=lambda r: _call_order(r.call))
         return rows
 

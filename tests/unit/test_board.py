@@ -89,6 +89,22 @@ def keys(board: Board) -> list[str]:
 # -- queue ---------------------------------------------------------------------------------------
 
 
+def test_queue_says_why_no_program_can_take_a_heart_call(clock: ManualClock) -> None:
+    from heartops.core.eligibility import LedgerOutcome
+
+    board = Board(TABLES, clock, service_area=lambda point: point != THERE)
+    board.load([(crt("CRT-1"), state("CRT-1", since=clock.now()))])
+    board.apply_call(new_call("C-out", call_type="welfare_check", location=THERE,
+                              received_at=T0))
+    board.apply_call(call("C-in"))
+    rows = {r.call_id: r for r in board.queue()}
+    assert rows["C-in"].eligible_programs and rows["C-in"].unmet is None
+    outside = rows["C-out"]
+    assert outside.eligible_programs == () and outside.heart_eligible
+    assert outside.unmet is not None
+    assert outside.unmet.outcome is LedgerOutcome.OUTSIDE_SERVICE_AREA
+
+
 def test_queue_orders_by_priority_then_age_across_a_dst_change() -> None:
     # 2025-11-02: clocks go back at 02:00 EDT, so 01:10 EST comes *after* 01:50 EDT.
     first = datetime(2025, 11, 2, 1, 50, tzinfo=NY)                # 05:50Z, EDT

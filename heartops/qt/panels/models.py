@@ -46,6 +46,7 @@ from heartops.qt.panels.style import (
     status_style,
     status_text,
     team_text,
+    unmet_text,
 )
 
 RowT = TypeVar("RowT")
@@ -373,7 +374,7 @@ class QueueModel(RowTableModel[QueueRow]):
     def _programs_text(self, row: QueueRow) -> str:
         if row.eligible_programs:
             return " ".join(row.eligible_programs)
-        return "none now" if row.heart_eligible else "police/EMS"
+        return unmet_text(row.unmet, self._tables) if row.unmet else "police/EMS"
 
     def _programs_style(self, row: QueueRow) -> CellStyle:
         return _NO_STYLE if row.eligible_programs else CellStyle(foreground=DIM_TEXT)

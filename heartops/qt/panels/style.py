@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from PySide6 import QtGui, QtWidgets
 
 from heartops.core.board import TimerLevel
-from heartops.core.codes import UnitStatus
+from heartops.core.codes import CodeTables, UnitStatus
+from heartops.core.eligibility import LedgerEntry, LedgerOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,4 +150,18 @@ def set_style_sheet(widget: QtWidgets.QWidget, sheet: str) -> None:
     """Set ``widget``'s style sheet unless it already has it (every set re-polishes it)."""
     if widget.styleSheet() != sheet:
         widget.setStyleSheet(sheet)
+
+
+_UNMET_TEXT = {
+    LedgerOutcome.OUTSIDE_SERVICE_AREA: "outside area",
+    LedgerOutcome.OUTSIDE_HOURS: "closed now",
+    LedgerOutcome.NO_TEAM_AVAILABLE: "no team now",
+}
+
+
+def unmet_text(entry: LedgerEntry, tables: CodeTables) -> str:
+    """Return why no program can take a HEART call now, in a few words (the queue's cell)."""
+    if entry.outcome is LedgerOutcome.EXCLUDED and entry.reason is not None:
+        return f"excluded: {tables.reason_label(entry.reason).lower()}"
+    return _UNMET_TEXT.get(entry.outcome, entry.outcome.value.replace("_", " ").lower())
 
