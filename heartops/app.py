@@ -22,9 +22,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from heartops.live import DeskSession, LiveSession
     from heartops.qt.charts import ChartsWidget
     from heartops.qt.main_window import MainWindow
+    from heartops.qt.ports import ExportJob, ProgressCallback
+    from heartops.store import Store
     from heartops.store.listen import CityLease
 
 DEMO_CITY_NAME = "Demo city"
@@ -81,7 +85,8 @@ def load_demo() -> DemoData:
 def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
              screenshot: str | None = None, speed: float | None = None,
              warmup_minutes: float = WARMUP_MINUTES, db_url: str | None = None,
-             desk: str | None = None, operator: str | None = None) -> int:
+             desk: str | None = None, operator: str | None = None,
+             volume: float = 1.0) -> int:
     """Run the live dispatch board on the built-in demo city.
 
     Parameters
@@ -104,6 +109,9 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
         further desk joins it (:func:`open_desk`).
     desk, operator
         Who works at this desk (see :func:`open_desk`).
+    volume
+        Calls at this multiple of the city's volume (the real one, about three calls an
+        hour at midday, is quiet to watch; 3 makes a busy shift).
 
     Returns
     -------
@@ -125,7 +133,7 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
     session, lease = open_desk(
         speed=speed if speed is not None else HEADLESS_SPEED if offscreen else INTERACTIVE_SPEED,
         warmup_minutes=warmup_minutes, db_url=db_url or os.environ.get(DB_URL_ENV) or None,
-        desk=desk, operator=operator)
+        desk=desk, operator=operator, volume=volume)
     print(f"desk: {session.desk_mode}", file=sys.stderr)
 
     from PySide6 import QtCore, QtWidgets
@@ -136,10 +144,12 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
     settings = None if offscreen else QtCore.QSettings("heartops", "heartops")
     with _recording_exceptions() as errors:
         # The session's engine draws the map too: one network in memory, one set of ETAs.
+        history = history_store(db_url)
         window = MainWindow(network=session.engine.network, engine=session.engine,
                             beats=data.beats, districts=data.districts, posts=data.posts,
                             city_name=DEMO_CITY_NAME, settings=settings, session=session,
-                            commands=session, charts=charts_widget(db_url))
+                            commands=session, charts=charts_widget(db_url, store=history),
+                            exports=StoreExports(history), zone_metrics=ZoneFigures(history))
         if offscreen or screenshot:
             window.resize(*WINDOW_SIZE)  # screenshots are always the same size
         window.show()
@@ -151,12 +161,133 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
     session.close()
     if session.store is not None:
         session.store.close()
+    history.close()
     if lease is not None:
         lease.release()
     return 1 if errors else 0
 
 
-def charts_widget(db_url: str | None) -> ChartsWidget:
+class HistoryStore:
+    """The desk's history database, opened on first use from whichever thread asks first.
+
+    ``db_url`` when given, else the demo city's simulated history (simulated the first time,
+    about ten seconds): the Charts dock, File → Export… and the beat colours all read it, off
+    the UI thread, so the window opens at once.
+    """
+
+    def __init__(self, db_url: str | None) -> None:
+        import threading
+
+        self._db_url = db_url
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Store:
+        """Return the open store (opening it, and simulating the demo history, if needed)."""
+        from heartops.history import ensure_demo_history
+        from heartops.store import open_store
+
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self._db_url
+                                         or f"sqlite:///{ensure_demo_history()}")
+            return self._store
+
+    def close(self) -> None:
+        """Close the store if it was opened."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+def history_store(db_url: str | None) -> HistoryStore:
+    """Return the lazily opened history store of ``db_url`` (see :class:`HistoryStore`)."""
+    return HistoryStore(db_url)
+
+
+class StoreExports:
+    """File → Export…'s port: :func:`heartops.exports.export_layers` over the history store.
+
+    Runs on the window's export thread. A folder the export created and left empty (a
+    cancelled or failed GeoJSON/CSV export) is removed, so nothing at all is left behind.
+    """
+
+    def __init__(self, store: Callable[[], Store], *, network: str | None = None) -> None:
+        self._store = store
+        self._network = network
+
+    def run(self, job: ExportJob, progress: ProgressCallback) -> str:
+        """Export ``job``; return a summary (files, rows per layer, the profile's note)."""
+        from heartops.exports import ExportFormat, ExportKind, ExportRequest, Profile, export_layers
+        from heartops.routing.network import DEMO_NAME
+
+        request = ExportRequest(kinds=tuple(ExportKind(k) for k in job.kinds),
+                                format=ExportFormat(job.format), profile=Profile(job.profile),
+                                out=job.out, network=self._network or DEMO_NAME)
+        existed = job.out.exists()
+        needs_store = bool({"calls", "units", "tracks"} & set(job.kinds))
+        try:
+            result = export_layers(request, lambda step, f=None: progress(step, f),
+                                   store=self._store() if needs_store else None)
+        except BaseException:
+            if not existed and job.out.is_dir() and not any(job.out.iterdir()):
+                job.out.rmdir()
+            raise
+        rows = ", ".join(f"{layer.kind} {layer.rows:,}" for layer in result.layers)
+        files = "\n".join(str(path) for path in result.paths)
+        return (f"Wrote {len(result.paths)} file(s), {result.bytes_written / 1e6:.1f} MB "
+                f"({rows}; {result.profile} profile)\n{files}\n" + "\n".join(result.notes))
+
+
+class ZoneFigures:
+    """View → Colour beats by's port: the per-zone metrics of the history store.
+
+    The metrics (``heartops metrics --by zone``) are computed once, on the first ask, and
+    kept: the history does not change while the window is open.
+    """
+
+    _FIELDS: Mapping[str, Callable[[Any], float | None]] = {
+        "calls": lambda g: float(g.calls),
+        "to_scene_median": lambda g: g.to_scene.median,
+        "response_median": lambda g: g.response.median,
+        "transport_pct": lambda g: g.transport_pct,
+        "pd_backup_pct": lambda g: g.pd_backup_pct,
+        "ems_pct": lambda g: g.ems_pct,
+    }
+
+    def __init__(self, store: Callable[[], Store]) -> None:
+        import threading
+
+        self._store = store
+        self._groups: tuple[Any, ...] | None = None
+        self._lock = threading.Lock()
+
+    def zone_values(self, metric: str) -> dict[str, float]:
+        """Return ``zone_id -> value`` of ``metric``; zones without the figure are left out."""
+        from heartops.core.errors import HeartopsError
+
+        field = self._FIELDS.get(metric)
+        if field is None:
+            raise HeartopsError(f"no per-zone figure {metric!r}")
+        values = {}
+        for group in self._zone_groups():
+            zone, value = group.value("zone"), field(group)
+            if zone not in (None, "-") and value is not None:
+                values[str(zone)] = float(value)
+        return values
+
+    def _zone_groups(self) -> tuple[Any, ...]:
+        from heartops.analysis.metrics import compute_metrics
+
+        with self._lock:
+            if self._groups is None:
+                self._groups = compute_metrics(self._store(), by=("zone",)).groups
+            return self._groups
+
+
+def charts_widget(db_url: str | None, *, store: Callable[[], Store] | None = None
+                  ) -> ChartsWidget:
     """Return the Charts dock's content over ``db_url``, or the demo city's simulated history.
 
     Everything it reads, it reads on the charts' worker thread: the database is opened there
@@ -173,13 +304,13 @@ def charts_widget(db_url: str | None) -> ChartsWidget:
     from heartops.core.codes import default_tables
     from heartops.history import ensure_demo_history
     from heartops.qt.charts import ChartsWidget
-    from heartops.store import Store, open_store
+    from heartops.store import open_store
 
     tables = default_tables()
     opened: list[Store] = []
     lock = threading.Lock()
 
-    def store() -> Store:
+    def own_store() -> Store:
         with lock:
             if not opened:
                 url = db_url or f"sqlite:///{ensure_demo_history()}"
@@ -187,7 +318,7 @@ def charts_widget(db_url: str | None) -> ChartsWidget:
             return opened[0]
 
     def load(start: Any, end: Any) -> Any:
-        history = store()
+        history = (store or own_store)()
         calls = prepare(calls_frame(history, window=Window(start, end)), tables=tables)
         return with_eligibility(calls, ledger_entries_frame(history.ledger()))
 
@@ -196,7 +327,8 @@ def charts_widget(db_url: str | None) -> ChartsWidget:
 
 def open_desk(*, speed: float = INTERACTIVE_SPEED, warmup_minutes: float = WARMUP_MINUTES,
               db_url: str | None = None, desk: str | None = None,
-              operator: str | None = None) -> tuple[DeskSession, CityLease | None]:
+              operator: str | None = None,
+              volume: float = 1.0) -> tuple[DeskSession, CityLease | None]:
     """Open this desk on the demo city: run the city, or join the desk that runs it.
 
     Without a database the desk runs the city alone and records nothing. On SQLite it runs
@@ -213,7 +345,8 @@ def open_desk(*, speed: float = INTERACTIVE_SPEED, warmup_minutes: float = WARMU
 
     operator = operator or DEFAULT_OPERATOR
     if db_url is None:
-        session = LiveSession.demo(speed=speed, desk=desk or DEFAULT_DESK, operator=operator)
+        session = LiveSession.demo(speed=speed, desk=desk or DEFAULT_DESK, operator=operator,
+                                   volume=volume)
         warm_up(session, warmup_minutes)
         return session, None
     from heartops.store import open_store
@@ -228,7 +361,7 @@ def open_desk(*, speed: float = INTERACTIVE_SPEED, warmup_minutes: float = WARMU
                                    operator=operator), None
     try:
         session = LiveSession.demo(speed=speed, store=store, desk=desk or DEFAULT_DESK,
-                                   operator=operator)
+                                   operator=operator, volume=volume)
         warm_up(session, warmup_minutes)
     except BaseException:
         if lease is not None:

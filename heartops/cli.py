@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "running the city, desk-PID for a joining desk)")
     demo.add_argument("--operator", default=None, metavar="NAME",
                       help="who is signed in at this desk (default: dispatcher)")
+    demo.add_argument("--volume", type=_positive_float, default=1.0, metavar="X",
+                      help="calls at X times the city's volume (default 1, the real one; "
+                           "3 makes a busy shift)")
     demo.set_defaults(handler=_demo)
 
     _add_network_commands(commands)
@@ -577,12 +580,23 @@ def _parse_point(text: str) -> GeoPoint:
             from None
 
 
+def _positive_float(text: str) -> float:
+    """Parse a positive number for argparse (its error names the value)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
 def _demo(args: argparse.Namespace) -> int:
     from heartops.app import run_demo
 
     return run_demo(offscreen=args.offscreen, duration_s=args.duration,
                     screenshot=args.screenshot, db_url=args.db, desk=args.desk,
-                    operator=args.operator)
+                    operator=args.operator, volume=args.volume)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -443,7 +443,8 @@ class LiveSession(DeskSession):
     def demo(cls, *, seed: int = 1, start: datetime | None = None, network: str = DEMO_NAME,
              auto_dispatch_after: timedelta | None = DEMO_AUTO_DISPATCH_AFTER,
              store: Store | None = None, speed: float = DEFAULT_SPEED,
-             desk: str = DEFAULT_DESK, operator: str = DEFAULT_OPERATOR) -> LiveSession:
+             desk: str = DEFAULT_DESK, operator: str = DEFAULT_OPERATOR,
+             volume: float = 1.0) -> LiveSession:
         """Return a session over a built network (the demo city by default).
 
         Parameters
@@ -459,6 +460,8 @@ class LiveSession(DeskSession):
             The simulated dispatcher's patience (``None``: only the person dispatches).
         store, speed, desk, operator
             As for :class:`LiveSession`.
+        volume
+            Calls at this multiple of the city's volume (3: a busy shift for a demo).
         """
         city = _load_city(network)
         profile = load_profile()
@@ -472,7 +475,8 @@ class LiveSession(DeskSession):
             prefix += f"{datetime.now(UTC):%H%M%S}-"
         simulator = Simulator(city.engine, roster, profile, seed, start, zones=city.beats,
                               service_area=city.area, call_id_prefix=prefix,
-                              dispatch="manual", auto_dispatch_after=auto_dispatch_after)
+                              dispatch="manual", auto_dispatch_after=auto_dispatch_after,
+                              volume=volume)
         return cls(simulator, city.engine, store=store, speed=speed, desk=desk,
                    operator=operator, service_area=city.service_area, zone_of=city.zone_of)
 

@@ -186,6 +186,20 @@ def test_another_seed_gives_another_event_stream(city: City, roster: Roster,
     assert [c.received_at for c in first.received] != [c.received_at for c in other.received]
 
 
+def test_volume_multiplies_the_calls_for_a_busier_demo(city: City, roster: Roster,
+                                                       profile: SimProfile) -> None:
+    def calls(volume: float) -> int:
+        sink = HistoryCollector()
+        Simulator(city.engine, roster, profile, 11, START, sink=sink, zones=city.beats,
+                  service_area=city.area, volume=volume).run_until(START + timedelta(days=2))
+        return len(sink.received)
+
+    normal, busy = calls(1.0), calls(3.0)
+    assert 2.4 < busy / normal < 3.6  # Poisson noise on ~200 calls
+    with pytest.raises(ValueError, match="positive"):
+        Simulator(city.engine, roster, profile, 11, START, volume=0)
+
+
 def test_calls_do_not_depend_on_the_roster(city: City, roster: Roster,
                                            profile: SimProfile) -> None:
     # Common random numbers: one team fewer changes who goes, not which calls arrive.

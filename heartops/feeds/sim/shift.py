@@ -57,7 +57,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Literal, Protocol
 
@@ -242,12 +242,15 @@ class Simulator:
     auto_dispatch_after
         Manual mode only: a simulated dispatcher assigns the auto-mode choice to a call that
         has waited this long since it was received (``None``: never).
+    volume
+        Calls arrive at this multiple of the city's calibrated volume (a busier demo shift:
+        the same teams, more calls); 1 reproduces the published figures.
 
     Raises
     ------
     ValueError
-        On an unknown dispatch mode, or ``auto_dispatch_after`` outside manual mode or
-        negative.
+        On an unknown dispatch mode, ``auto_dispatch_after`` outside manual mode or negative,
+        or a volume that is not positive.
     """
 
     def __init__(self, engine: TravelTimeEngine, roster: Roster, profile: SimProfile,
@@ -255,7 +258,9 @@ class Simulator:
                  tables: CodeTables | None = None, zones: ZoneLookup | None = None,
                  service_area: ZoneLookup | None = None,
                  call_id_prefix: str | None = None, dispatch: DispatchMode = "auto",
-                 auto_dispatch_after: timedelta | None = None) -> None:
+                 auto_dispatch_after: timedelta | None = None, volume: float = 1.0) -> None:
+        if not (math.isfinite(volume) and volume > 0):
+            raise ValueError(f"volume must be a positive multiple, got {volume!r}")
         if dispatch not in ("auto", "manual"):
             raise ValueError(f"dispatch must be 'auto' or 'manual', got {dispatch!r}")
         if auto_dispatch_after is not None:
@@ -282,8 +287,10 @@ class Simulator:
         self._zone_ids = None if zones is None else zones.assign(network.node_lat,
                                                                  network.node_lon)
         self.demand = SpatialDemand(network, profile.space, inside=self._inside)
-        self.rates: StreamRates = solve_stream_rates(
-            profile, self.tables, units=roster.units, inside_share=self.demand.inside_share)
+        solved = solve_stream_rates(profile, self.tables, units=roster.units,
+                                    inside_share=self.demand.inside_share)
+        self.rates: StreamRates = replace(solved, per_year={
+            stream: rate * volume for stream, rate in solved.per_year.items()})
         demand_seed, handoff_seed, ops_seed = np.random.SeedSequence(seed).spawn(3)
         self._arrivals = ArrivalProcess(profile, self.rates, self.demand, self._zone,
                                         np.random.default_rng(demand_seed),
