@@ -251,8 +251,9 @@ def test_selecting_a_call_shows_its_ranked_units_within_200_ms(
     assert eta == f"{top.eta.minutes:.1f}"
     assert model.cell_text(0, model.column_of("km")) == f"{top.eta.meters / 1000:.1f}"
     assert panel.left_out_model.rowCount() == len(expected.left_out) > 0
-    assert all(panel.left_out_model.cell_text(r, 1)
-               for r in range(panel.left_out_model.rowCount()))
+    reasons = [panel.left_out_model.cell_text(r, 1)
+               for r in range(panel.left_out_model.rowCount())]
+    assert all(reasons) and not any("L1-" in why for why in reasons)  # calls said as #N
     for program in expected.eligible_programs:
         assert f"✓ <b>{program}</b>" in panel.eligibility.text()
     assert panel.assign_button.text().startswith(f"Assign {top.unit_id}")

@@ -43,6 +43,7 @@ from heartops.qt.panels.style import (
     format_timer,
     level_style,
     short_call_id,
+    short_call_mentions,
     status_style,
     status_text,
     team_text,
@@ -672,7 +673,8 @@ class LeftOutModel(RowTableModel[LeftOutUnit]):
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__([
             Column("Unit", lambda u: u.unit_id, lambda u: CellStyle(foreground=DIM_TEXT)),
-            Column("Why not", lambda u: " · ".join(c.detail for c in u.causes),
+            Column("Why not", lambda u: short_call_mentions(" · ".join(c.detail
+                                                                for c in u.causes)),
                    lambda u: CellStyle(foreground=DIM_TEXT),
                    tooltip=lambda u: u.explanation),
         ], key=lambda u: u.unit_id, parent=parent)

@@ -134,6 +134,14 @@ def short_call_id(call_id: str | None) -> str:
     return call_id if match is None else str(int(match.group(1)))
 
 
+_CALL_MENTION = re.compile(r"\bcall ([A-Za-z0-9]+(?:-[A-Za-z0-9]+)+)")
+
+
+def short_call_mentions(text: str) -> str:
+    """Return ``text`` with every ``call <id>`` shortened as dispatchers say it (``call #13``)."""
+    return _CALL_MENTION.sub(lambda m: f"call #{short_call_id(m.group(1))}", text)
+
+
 def alert_text(text: str, call_id: str | None) -> str:
     """Return an alert's text with its call id as dispatchers say it (``#13``)."""
     if not call_id or call_id not in text:
