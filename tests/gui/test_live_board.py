@@ -30,7 +30,7 @@ from heartops.core.calls import new_call
 from heartops.core.geo import GeoPoint
 from heartops.live import LiveSession, SharedDesk
 from heartops.qt.main_window import WORKER_THREAD_PREFIX, MainWindow
-from heartops.qt.panels import OverrideRequest
+from heartops.qt.panels import BoardController, OverrideRequest
 from heartops.qt.panels.models import UNIT_MIME
 from heartops.qt.panels.style import short_call_id
 from heartops.store import open_store
@@ -146,6 +146,22 @@ def make_board(qtbot: Any, qtlog: Any, tmp_path: Path, reasons: Reasons,
     assert not problems, f"Qt warnings: {problems}"
 
 
+OpenBoard = Callable[..., tuple[LiveSession, MainWindow, BoardController]]
+
+
+@pytest.fixture
+def open_board(make_session: Callable[..., LiveSession],
+               make_board: Callable[..., MainWindow]) -> OpenBoard:
+    """Open a board window over a new seeded session: ``session, window, board``."""
+    def open_(**session_options: Any) -> tuple[LiveSession, MainWindow, BoardController]:
+        session = make_session(**session_options)
+        window = make_board(session)
+        assert window.board is not None
+        return session, window, window.board
+
+    return open_
+
+
 # -- helpers ---------------------------------------------------------------------------------
 
 
@@ -224,13 +240,10 @@ def test_the_speed_box_and_pause_drive_the_session(
 
 
 def test_selecting_a_call_shows_its_ranked_units_within_200_ms(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession],
+    qtbot: Any,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board()
     # A call whose best unit drives (a phone program has no route to draw).
     call_id = next(r.call_id for r in session.board.queue()
                    if session.recommend(r.call_id).ranked[0].eta is not None)
@@ -262,13 +275,10 @@ def test_selecting_a_call_shows_its_ranked_units_within_200_ms(
 
 
 def test_older_answers_are_dropped_and_a_moved_candidate_makes_the_ranking_stale(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession],
+    qtbot: Any,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, _window, board = open_board()
     first, second = (r.call_id for r in session.board.queue()[:2])
     shown: list[str] = []
     board.recommendation_shown.connect(lambda result: shown.append(result.call_id))
@@ -296,12 +306,9 @@ def test_older_answers_are_dropped_and_a_moved_candidate_makes_the_ranking_stale
 
 
 def test_the_queue_filters_and_sorts_and_the_oldest_top_call_stays_pinned(
-    make_board: Callable[..., MainWindow], make_session: Callable[..., LiveSession],
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board()
     queue = board.queue
     rows = session.board.queue()
     head = rows[0]
@@ -330,13 +337,10 @@ def test_the_queue_filters_and_sorts_and_the_oldest_top_call_stays_pinned(
 
 
 def test_enter_assigns_the_top_unit_and_the_call_leaves_the_queue(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession], reasons: Reasons,
+    qtbot: Any, reasons: Reasons,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board()
     call_id = session.board.queue()[0].call_id
     _select_call_and_wait(qtbot, window, call_id)
     top = board.recommendation.ranked_units()[0]
@@ -354,13 +358,10 @@ def test_enter_assigns_the_top_unit_and_the_call_leaves_the_queue(
 
 
 def test_the_assign_button_assigns_the_chosen_unit(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession],
+    qtbot: Any,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board()
     call_id = session.board.queue()[1].call_id
     _select_call_and_wait(qtbot, window, call_id)
     top = board.recommendation.ranked_units()[0]
@@ -372,13 +373,10 @@ def test_the_assign_button_assigns_the_chosen_unit(
 
 
 def test_assigning_another_unit_asks_for_a_reason_and_stores_it(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession], reasons: Reasons,
+    qtbot: Any, reasons: Reasons,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board()
     call_id = session.board.queue()[0].call_id
     _select_call_and_wait(qtbot, window, call_id)
     top, second = board.recommendation.ranked_units()[:2]
@@ -406,12 +404,9 @@ def test_assigning_another_unit_asks_for_a_reason_and_stores_it(
 
 
 def test_dragging_a_unit_onto_a_call_assigns_it(
-    make_board: Callable[..., MainWindow], make_session: Callable[..., LiveSession],
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, _window, board = open_board()
     call_id = session.board.queue()[1].call_id
     unit_id = session.recommend(call_id).ranked[0].unit_id
     units, queue = board.units, board.queue
@@ -435,13 +430,10 @@ def test_dragging_a_unit_onto_a_call_assigns_it(
 
 
 def test_status_keys_and_the_context_menu_change_a_units_status(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession],
+    qtbot: Any,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session(calls=0)
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board(calls=0)
     unit_id = next(u for u in session.board.unit_ids
                    if session.board.state(u).status == "available")
     _click_row(qtbot, board.units.view, unit_id, column=0)
@@ -464,13 +456,10 @@ def test_status_keys_and_the_context_menu_change_a_units_status(
 
 
 def test_an_emergency_flashes_the_banner_until_acknowledged_and_stays_red(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession],
+    qtbot: Any,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session(calls=0)
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board(calls=0)
     unit_id = next(u for u in session.board.unit_ids
                    if session.board.state(u).status == "available")
     _click_row(qtbot, board.units.view, unit_id, column=0)
@@ -504,13 +493,10 @@ def test_an_emergency_flashes_the_banner_until_acknowledged_and_stays_red(
 
 
 def test_a_waiting_call_raises_an_alert_at_its_threshold_and_acknowledging_marks_it(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession],
+    qtbot: Any,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, _window, board = open_board()
     row = min(session.board.queue(), key=lambda r: r.age_s)  # the newest call
     assert row.level is TimerLevel.NORMAL
     key = alert_key(AlertKind.CALL_WAITING, row.call_id)
@@ -591,13 +577,10 @@ def test_the_command_line_assigns_sets_status_adds_notes_and_explains_errors(
 
 
 def test_call_detail_shows_the_timeline_takes_notes_and_closes_the_call(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession],
+    qtbot: Any,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board()
     call_id = session.board.queue()[0].call_id
     _select_call_and_wait(qtbot, window, call_id)
     unit_id = board.recommendation.ranked_units()[0]
@@ -634,12 +617,9 @@ def test_call_detail_shows_the_timeline_takes_notes_and_closes_the_call(
 
 
 def test_ticks_repaint_changed_rows_only_and_the_map_once(
-    make_board: Callable[..., MainWindow], make_session: Callable[..., LiveSession],
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session(speed=1.0)
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board(speed=1.0)
     queue = session.board.queue()
     board.select_call(queue[0].call_id)
     board.assign(session.recommend(queue[1].call_id).ranked[0].unit_id, queue[1].call_id)
@@ -694,13 +674,10 @@ def test_ticks_repaint_changed_rows_only_and_the_map_once(
 
 
 def test_selection_follows_between_the_map_and_the_tables(
-    qtbot: Any, make_board: Callable[..., MainWindow],
-    make_session: Callable[..., LiveSession],
+    qtbot: Any,
+    open_board: OpenBoard,
 ) -> None:
-    session = make_session()
-    window = make_board(session)
-    board = window.board
-    assert board is not None
+    session, window, board = open_board()
     first, second = (r.call_id for r in session.board.queue()[:2])
 
     window.map_view.call_selected.emit(second)  # as a click on the call's marker does
