@@ -45,10 +45,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from heartops.core.errors import HeartopsError
 from heartops.core.geo import GeoPoint
 from heartops.qt.charts import ChartsWidget
+from heartops.qt.export_dialog import AskJob, Exporter, ask_export_job
 from heartops.qt.map_view import LAYERS, LIVE_LAYERS, MapView, short_post_name
 from heartops.qt.panels.command_line import CommandLinePanel
 from heartops.qt.panels.controller import BoardController
 from heartops.qt.panels.ports import CommandPort, ReasonProvider, SessionPort
+from heartops.qt.ports import ZONE_METRICS, ExportPort, ZoneMetric, ZoneMetricsPort
 from heartops.qt.theme import DEFAULT_THEME, Theme, apply_stylesheet, map_palette
 
 if TYPE_CHECKING:
@@ -94,12 +96,15 @@ class IsochroneRequest:
         The drive times to draw areas for.
     label
         What the point is, for the status bar (``"post P1 Main St"``, ``"clicked point"``).
+    marker
+        Written on the map beside the start (``"CRT-2 · 8/12 min"``); ``None`` writes nothing.
     """
 
     serial: int
     point: GeoPoint
     minutes: tuple[float, ...]
     label: str
+    marker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,28 @@ def compute_isochrones(engine: TravelTimeEngine, request: IsochroneRequest) -> I
     origin = GeoPoint(float(network.node_lat[snap.node]), float(network.node_lon[snap.node]))
     areas = [(engine.isochrone(request.point, minutes), minutes) for minutes in request.minutes]
     return IsochroneResult(request=request, areas=areas, origin=origin, snap_m=snap.distance_m)
+
+
+class _ChoroplethSignals(QtCore.QObject):
+    """Carries per-zone figures to the main thread (lives there, so connections are queued)."""
+
+    done = QtCore.Signal(int, object, object)
+    failed = QtCore.Signal(int, str)
+
+
+def _run_zone_metrics(port: ZoneMetricsPort, metric: ZoneMetric, serial: int,
+                      signals: _ChoroplethSignals) -> None:
+    """Worker body: read one figure per zone through the port."""
+    try:
+        values = {str(zone): float(value) for zone, value in port.zone_values(metric.key).items()}
+    except HeartopsError as exc:
+        signals.failed.emit(serial, f"Cannot colour beats by {metric.title.lower()}: {exc}")
+        return
+    except Exception as exc:
+        sys.excepthook(*sys.exc_info())  # a bug: where slot errors go
+        signals.failed.emit(serial, f"Cannot colour beats by {metric.title.lower()}: {exc}")
+        return
+    signals.done.emit(serial, metric, values)
 
 
 class _WorkerSignals(QtCore.QObject):
@@ -195,12 +222,20 @@ class MainWindow(QtWidgets.QMainWindow):
         default; tests inject one).
     start_live
         Start the live timer at once (tests drive :meth:`BoardController.step` instead).
+    exports
+        Runs File → Export… (off the UI thread); ``None`` leaves the menu item disabled.
+    zone_metrics
+        Per-zone figures for View → Colour beats by; ``None`` leaves that menu out.
+    ask_export
+        Shows the export dialog and returns the job (tests inject one).
     parent
         The parent widget.
     """
 
     #: Emitted on the main thread after drive-time areas were drawn.
     isochrones_shown = QtCore.Signal(object)
+    #: Emitted after the beats were coloured by a figure (its key).
+    choropleth_shown = QtCore.Signal(str)
 
     def __init__(
         self,
@@ -219,6 +254,9 @@ class MainWindow(QtWidgets.QMainWindow):
         reason_provider: ReasonProvider | None = None,
         charts: ChartsWidget | None = None,
         start_live: bool = True,
+        exports: ExportPort | None = None,
+        zone_metrics: ZoneMetricsPort | None = None,
+        ask_export: AskJob = ask_export_job,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -240,6 +278,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self._signals = _WorkerSignals(self)
         self._signals.done.connect(self._on_isochrones)
         self._signals.failed.connect(self._on_isochrones_failed)
+        self.exporter = None if exports is None else Exporter(exports, self)
+        self._ask_export = ask_export
+        self._zone_metrics = zone_metrics
+        self._analysis_executor: ThreadPoolExecutor | None = None
+        self._choropleth_serial = 0
+        self._choropleth_signals = _ChoroplethSignals(self)
+        self._choropleth_signals.done.connect(self._on_choropleth)
+        self._choropleth_signals.failed.connect(self._on_choropleth_failed)
+        self.choropleth_metric: ZoneMetric | None = None
 
         self.setWindowTitle(f"heartops — {self.city_name}"
                             + (" (synthetic demo city)" if self.synthetic else ""))
@@ -326,6 +373,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_menus(self) -> None:
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
+        self.export_action = file_menu.addAction("&Export…")
+        self.export_action.setObjectName("exportAction")
+        self.export_action.setShortcut(QtGui.QKeySequence("Ctrl+E"))
+        self.export_action.setEnabled(self.exporter is not None)
+        self.export_action.triggered.connect(self.export)
+        file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -334,6 +387,13 @@ class MainWindow(QtWidgets.QMainWindow):
         zoom = view_menu.addAction("&Zoom to city")
         zoom.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Home))
         zoom.triggered.connect(self.map_view.zoom_to_city)
+        self.unit_areas_action = view_menu.addAction("Drive-time areas from the selected &unit")
+        self.unit_areas_action.setObjectName("unitAreasAction")
+        self.unit_areas_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_I))
+        self.unit_areas_action.setToolTip(
+            "8- and 12-minute drive areas from where the selected unit is now (I)")
+        self.unit_areas_action.setEnabled(self.board is not None)
+        self.unit_areas_action.triggered.connect(lambda _checked=False: self.show_unit_areas())
         view_menu.addSeparator()
         self.theme_actions = self._theme_actions(view_menu)
         view_menu.addSeparator()
@@ -344,6 +404,7 @@ class MainWindow(QtWidgets.QMainWindow):
             action.setChecked(self.map_view.layer_visible(layer))
             action.toggled.connect(lambda on, name=layer: self.map_view.set_layer_visible(name, on))
             self.layer_actions[layer] = action
+        self.choropleth_actions = self._choropleth_menu(view_menu)
         view_menu.addSeparator()
         panel = self.posts_dock.toggleViewAction()
         panel.setText("Posts panel")
@@ -390,6 +451,89 @@ class MainWindow(QtWidgets.QMainWindow):
             group.addAction(action)
             actions[theme] = action
         return actions
+
+    def _choropleth_menu(self, view_menu: QtWidgets.QMenu) -> dict[str, QtGui.QAction]:
+        """Add View → Colour beats by (only with a figures port and beats to colour)."""
+        if self._zone_metrics is None or self.map_view.beat_item is None:
+            return {}
+        menu = view_menu.addMenu("Colour &beats by")
+        menu.setObjectName("choroplethMenu")
+        group = QtGui.QActionGroup(self)
+        group.setExclusive(True)
+        actions: dict[str, QtGui.QAction] = {}
+        for key, title in (("", "None"), *((m.key, m.title) for m in ZONE_METRICS)):
+            action = menu.addAction(title)
+            action.setCheckable(True)
+            action.setChecked(key == "")
+            action.triggered.connect(lambda _checked=False, k=key: self.colour_beats_by(k or None))
+            group.addAction(action)
+            actions[key] = action
+        return actions
+
+    # -- exports ----------------------------------------------------------------------------
+
+    def export(self) -> bool:
+        """Ask what to export (File → Export…) and run it off the UI thread.
+
+        Returns
+        -------
+        bool
+            Whether an export was started.
+        """
+        if self.exporter is None or self.exporter.running:
+            return False
+        job = self._ask_export(self)
+        if job is None:
+            return False
+        self.show_status(f"Exporting {', '.join(job.kinds)} to {job.out}…")
+        self.exporter.finished.connect(self._on_export_finished,
+                                       QtCore.Qt.ConnectionType.UniqueConnection)
+        self.exporter.start(job)
+        return True
+
+    def _on_export_finished(self, text: str, _ok: bool) -> None:
+        self.show_status(text.splitlines()[0] if text else "")
+
+    # -- beats coloured by a figure ---------------------------------------------------------
+
+    def colour_beats_by(self, metric: str | None) -> None:
+        """Colour the beats by a :data:`~heartops.qt.ports.ZONE_METRICS` figure, or not.
+
+        The figures are read off the UI thread (the first read may simulate the demo history);
+        an answer to an earlier choice is dropped.
+        """
+        self._choropleth_serial += 1
+        if metric in self.choropleth_actions:
+            self.choropleth_actions[metric].setChecked(True)
+        if metric is None or self._zone_metrics is None:
+            self.choropleth_metric = None
+            self.choropleth_actions.get("", QtGui.QAction()).setChecked(True)
+            self.map_view.clear_choropleth()
+            return
+        chosen = next(m for m in ZONE_METRICS if m.key == metric)
+        self.choropleth_metric = chosen
+        self.show_status(f"Reading {chosen.title.lower()} per beat…")
+        if self._analysis_executor is None:
+            self._analysis_executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"{WORKER_THREAD_PREFIX}-analysis")
+        self._analysis_executor.submit(_run_zone_metrics, self._zone_metrics, chosen,
+                                       self._choropleth_serial, self._choropleth_signals)
+
+    def _on_choropleth(self, serial: int, metric: ZoneMetric, values: dict[str, float]) -> None:
+        if serial != self._choropleth_serial:
+            return  # another figure (or none) was chosen meanwhile
+        self.map_view.set_choropleth(values, title=metric.title, fmt=metric.format)
+        self.show_status(f"Beats coloured by {metric.title.lower()} "
+                         f"({len(values)} beats with figures)")
+        self.choropleth_shown.emit(metric.key)
+
+    def _on_choropleth_failed(self, serial: int, message: str) -> None:
+        if serial != self._choropleth_serial:
+            return
+        self.choropleth_metric = None
+        self.choropleth_actions.get("", QtGui.QAction()).setChecked(True)
+        self.map_view.clear_choropleth()
+        self.show_status(message)
 
     # -- theme ------------------------------------------------------------------------------
 
@@ -592,7 +736,36 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_map_clicked(self, lat: float, lon: float) -> None:
         self.request_isochrones(GeoPoint(lat, lon), label="the clicked point")
 
-    def request_isochrones(self, point: GeoPoint, *, label: str) -> IsochroneRequest:
+    def selected_unit(self) -> str | None:
+        """Return the unit selected on the unit board or the map, if any."""
+        if self.board is not None and self.board.selected_unit is not None:
+            return self.board.selected_unit
+        selection = self.map_view.selection
+        return selection[1] if selection is not None and selection[0] == "unit" else None
+
+    def show_unit_areas(self, unit_id: str | None = None) -> IsochroneRequest | None:
+        """Show the drive-time areas from where a unit is now (the selected one by default).
+
+        Returns
+        -------
+        IsochroneRequest or None
+            The request sent to the worker; ``None`` when no unit is selected or the unit has
+            no position on the map (the status bar says which).
+        """
+        unit_id = unit_id or self.selected_unit()
+        if unit_id is None:
+            self.show_status("Select a unit (unit board or map) to see its drive-time areas")
+            return None
+        where = self.map_view.live.unit_position(unit_id)
+        if where is None:
+            self.show_status(f"{unit_id} has no position on the map")
+            return None
+        minutes = "/".join(f"{m:g}" for m in ISOCHRONE_MINUTES)
+        return self.request_isochrones(GeoPoint(*where), label=f"unit {unit_id}",
+                                       marker=f"{unit_id} · {minutes} min")
+
+    def request_isochrones(self, point: GeoPoint, *, label: str,
+                           marker: str | None = None) -> IsochroneRequest:
         """Ask for the drive-time areas around ``point``; the newest request wins.
 
         Returns
@@ -601,7 +774,7 @@ class MainWindow(QtWidgets.QMainWindow):
             The request sent to the worker.
         """
         self._serial += 1
-        request = IsochroneRequest(self._serial, point, ISOCHRONE_MINUTES, label)
+        request = IsochroneRequest(self._serial, point, ISOCHRONE_MINUTES, label, marker)
         self.show_status(f"Computing drive-time areas from {label}…")
         self.submit_background(_run_request, self.engine, request, self._signals,
                                self._is_current)
@@ -629,7 +802,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self._is_current(result.request.serial):
             return  # stale: another post or point was picked meanwhile
         self.last_result = result
-        self.map_view.show_isochrones(result.areas, origin=result.origin)
+        self.map_view.show_isochrones(result.areas, origin=result.origin,
+                                      label=result.request.marker)
         self.show_status(_describe(result))
         self.isochrones_shown.emit(result)
 
@@ -682,6 +856,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.board.close()  # before the worker: no new rankings are asked for
         if self.charts is not None:
             self.charts.shutdown()
+        if self.exporter is not None:
+            self.exporter.shutdown()  # cancels a running export: nothing half-written stays
+        self._choropleth_serial += 1
+        if self._analysis_executor is not None:
+            self._analysis_executor.shutdown(wait=True, cancel_futures=True)
+            self._analysis_executor = None
         self.shutdown_worker()
         super().closeEvent(event)
 

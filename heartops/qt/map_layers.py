@@ -46,6 +46,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 import pyqtgraph as pg  # imported after PySide6 so that pyqtgraph binds to it
 
 from heartops.core.codes import CodeTables, Priority, UnitStatus
+from heartops.qt.map_legend import LegendEntry, LegendSwatch
 from heartops.qt.theme import MapPalette
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class CallMarker:
     Attributes
     ----------
     call_id
-        Stable id, shown in the label.
+        Stable id; the label shows its short number (``#12``), the tooltip the whole id.
     lat, lon
         Call location (WGS 84).
     priority
@@ -179,9 +180,21 @@ def format_age(age_s: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}"
 
 
+def short_call_label(call_id: str) -> str:
+    """Return the call number dispatchers say (``L1-20261129T1000-000012`` -> ``#12``).
+
+    The same number as the queue and the command line (``short_call_id``).
+    """
+    # Imported here: heartops.qt.panels imports this module (through its controller), so a
+    # module-level import would be circular whichever of the two is imported first.
+    from heartops.qt.panels.style import short_call_id
+
+    return f"#{short_call_id(call_id)}"
+
+
 def call_label(call: CallMarker) -> str:
-    """Return the map label of a call: its id and age in minutes."""
-    return f"{call.call_id} · {format_age(call.age_s)}"
+    """Return the map label of a call: its short number and age in minutes (``#12 · 5m``)."""
+    return f"{short_call_label(call.call_id)} · {format_age(call.age_s)}"
 
 
 def unit_label(unit: UnitMarker, status: UnitStatus | None) -> str:
@@ -797,25 +810,34 @@ class LiveLayers(QtCore.QObject):
                                                         assigned=assigned)
         return style
 
-    def legend_entries(self) -> list[tuple[Any, str]]:
-        """Return ``(sample item, text)`` pairs for the legend: statuses, then priorities."""
-        entries: list[tuple[Any, str]] = []
+    def legend_entries(self) -> list[LegendEntry]:
+        """Return the live layers' legend rows: statuses (in the one-line key), then calls."""
+        entries: list[LegendEntry] = []
         for status in self._tables.statuses.values():
             style = self._unit_style(status.code, False)
-            # The table's own words; "(flashing)" would widen the legend past the margin
-            # zoom_to_city keeps beside the city, and the blinking ring says it anyway.
-            entries.append((_sample(style), status.label))
+            entries.append(LegendEntry(status.label, (_swatch(style),), "Units", key=True))
         stale = unit_style(self._tables.statuses[next(iter(self._tables.statuses))],
                            self._palette, stale=True)
-        entries.append((_sample(stale), "Stale (no AVL)"))
+        entries.append(LegendEntry("Stale (no AVL)", (_swatch(stale),), "Units"))
         for priority in Priority:
-            entries.append((_sample(self._call_style(priority.value, True)),
-                            f"Call {priority.value}"))
-        entries.append((_sample(self._call_style(Priority.TWO.value, False)),
-                        "Unassigned call"))
+            entries.append(LegendEntry(f"Call {priority.value}",
+                                       (_swatch(self._call_style(priority.value, True)),),
+                                       "Calls"))
+        entries.append(LegendEntry("Unassigned call",
+                                   (_swatch(self._call_style(Priority.TWO.value, False)),),
+                                   "Calls", key=True))
         if self._route is not None:
-            entries.append((_line_sample(self.route_item.opts["pen"]), "Route"))
+            route = LegendSwatch("line", self.route_item.opts["pen"])
+            entries.append(LegendEntry("Route", (route,), "Calls"))
         return entries
+
+    def unit_position(self, unit_id: str) -> tuple[float, float] | None:
+        """Return ``(lat, lon)`` of unit ``unit_id`` as last drawn, or ``None`` if not shown."""
+        index = self._unit_index.get(unit_id)
+        if index is None:
+            return None
+        unit = self._units[index]
+        return unit.lat, unit.lon
 
     # -- units --
 
@@ -977,8 +999,8 @@ class LiveLayers(QtCore.QObject):
             return ""
         call = self._calls[index]
         assigned = "assigned" if call.assigned else "NOT ASSIGNED"
-        return (f"{call.call_id} — {call.label}\nPriority {call.priority} · "
-                f"{format_age(call.age_s)} old · {assigned}")
+        return (f"{short_call_label(call.call_id)} — {call.label}\n{call.call_id}\n"
+                f"Priority {call.priority} · {format_age(call.age_s)} old · {assigned}")
 
     def _on_unit_click(self, _item: Any, points: Any, _event: Any = None) -> None:
         if len(points):
@@ -1098,11 +1120,6 @@ def _with_alpha(colour: str, alpha: int) -> QtGui.QColor:
     return qcolour
 
 
-def _sample(style: MarkerStyle) -> pg.ScatterPlotItem:
-    # A stand-in the legend draws as one symbol; it is never added to the view.
-    return pg.ScatterPlotItem(symbol=style.symbol, size=min(style.size, 19), pen=style.pen,
-                              brush=style.brush)
-
-
-def _line_sample(pen: QtGui.QPen) -> pg.PlotDataItem:
-    return pg.PlotDataItem([0, 1], [0, 0], pen=pen)
+def _swatch(style: MarkerStyle) -> LegendSwatch:
+    """Return the legend sample of a marker style (drawn by the legend at its own size)."""
+    return LegendSwatch("marker", style.pen, style.brush, style.symbol)

@@ -21,9 +21,10 @@ transformers must not be shared across threads).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ import pyqtgraph as pg  # imported after PySide6 so that pyqtgraph binds to it
 
 from heartops.core.codes import CodeTables, default_tables
 from heartops.qt.map_layers import CallMarker, LiveLayers, UnitMarker
+from heartops.qt.map_legend import ColourScale, LegendEntry, LegendSwatch, MapLegend
 from heartops.qt.theme import DARK_MAP, MapPalette
 from heartops.routing.roads import RoadClass
 
@@ -60,6 +62,13 @@ ROAD_LABELS: dict[RoadClass, str] = {
     RoadClass.LOCAL: "Local street",
 }
 
+#: Beats coloured by a figure are put in this many classes at most.
+CHOROPLETH_CLASSES = 5
+#: Class fills, low to high (a sequential blue-to-red ramp readable in both themes), about
+#: 45 % opaque so the streets show through.
+CHOROPLETH_COLOURS: tuple[str, ...] = ("#2c7bb674", "#7fbcd274", "#f4e28a74", "#f59e4c74",
+                                       "#d7301f74")
+
 #: Layers the user can switch on and off.
 LAYERS = ("roads", "zones", "posts")
 #: Live layers, switched with the same :meth:`MapView.set_layer_visible`.
@@ -68,6 +77,7 @@ LIVE_LAYERS = ("units", "calls")
 __all__ = ["LAYERS", "LIVE_LAYERS", "CallMarker", "MapView", "UnitMarker"]
 
 # Stacking order, bottom to top: drive-time areas under the roads so streets stay readable.
+_Z_CHOROPLETH = -1.0  # beat fills under the drive-time areas
 _Z_ISOCHRONE = 0.0
 _Z_ROADS = 10.0  # + (4 - class): freeways on top of local streets
 _Z_BEATS = 20.0
@@ -82,6 +92,10 @@ _MAX_SHRINK_FOR_OVERLAYS = 1.15
 _OVERLAY_OFFSET_PX = 12
 _LABEL_FONT_PT = 8
 _SELECTION_RADIUS_M = 600.0
+# Height of the legend's one-line key (a little over one 7 pt line and its padding).
+_COLLAPSED_LEGEND_PX = 22.0
+# The legend's background lets streets show through (about 70 % opaque).
+_LEGEND_ALPHA = 0xb4
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,15 +280,19 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         self.post_item: pg.ScatterPlotItem | None = None
         self.post_label_items: list[pg.TextItem] = []
         self.isochrone_items: list[QtWidgets.QGraphicsPathItem] = []
+        self.isochrone_label_item: pg.TextItem | None = None
         self._origin_item: pg.ScatterPlotItem | None = None
+        self._beat_shapes: list[tuple[str, Any]] = []  # (zone_id, projected geometry)
+        self.choropleth_items: list[QtWidgets.QGraphicsPathItem] = []
+        self._choropleth_classes: dict[str, int] = {}
         self._setup_canvas()
         self.live = LiveLayers(self._view, palette=palette,
                                tables=tables if tables is not None else default_tables(),
                                parent=self)
         self.live.unit_clicked.connect(self.unit_selected)
         self.live.call_clicked.connect(self.call_selected)
-        self._legend = self._make_legend(bottom=False, columns=1)
-        self._live_legend = self._make_legend(bottom=True, columns=1)
+        self.legend = MapLegend(self._view, offset=_OVERLAY_OFFSET_PX)
+        self.legend.toggled.connect(self._on_legend_toggled)
         self._scale_bar = self._make_scale_bar()
         self.live.label_item.set_keep_out(self._overlay_rects)
         self.scene().sigMouseClicked.connect(self._on_scene_click)
@@ -304,35 +322,10 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         """The pyqtgraph ViewBox holding every layer (map metres)."""
         return self._view
 
-    def _make_legend(self, *, bottom: bool, columns: int) -> pg.LegendItem:
-        # Two narrow legends, the city's (top left) and the live layers' (bottom left): one
-        # column each stays inside the margin zoom_to_city keeps free beside the city.
-        offset = (_OVERLAY_OFFSET_PX, -_OVERLAY_OFFSET_PX if bottom else _OVERLAY_OFFSET_PX)
-        legend = pg.LegendItem(offset=offset, verSpacing=-4, labelTextSize="8pt",
-                               colCount=columns)
-        legend.setParentItem(self._view)
-        legend.setZValue(100)
-        return legend
-
     def _overlay_rects(self) -> list[QtCore.QRectF]:
         """Scene rects of the legends and the scale bar (labels are kept out of them)."""
         return [item.sceneBoundingRect()
-                for item in (self._legend, self._live_legend, self._scale_bar)
-                if item.isVisible()]
-
-    def _replace_legend(self, old: pg.LegendItem, *, bottom: bool,
-                        columns: int) -> pg.LegendItem:
-        # A cleared LegendItem keeps the empty rows of its grid layout (pyqtgraph 0.14), and
-        # a refilled one is then stretched over them: start from a new one instead.
-        scene = old.scene()
-        if scene is not None:
-            scene.removeItem(old)  # also takes it off the ViewBox
-        legend = self._make_legend(bottom=bottom, columns=columns)
-        pal = self._palette
-        legend.setBrush(pg.mkBrush(pal.legend_background))
-        legend.setPen(pg.mkPen(pal.legend_border))
-        legend.setLabelTextColor(pal.legend_text)
-        return legend
+                for item in (self.legend, self._scale_bar) if item.isVisible()]
 
     def _make_scale_bar(self) -> _ScaleBar:
         bar = _ScaleBar(1000.0, width=4, offset=(-2 * _OVERLAY_OFFSET_PX, -2 * _OVERLAY_OFFSET_PX))
@@ -411,8 +404,12 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         self._clear_layer("zones")
         self.beat_item = self.district_item = None
         self.zone_label_items = []
+        self.clear_choropleth()
+        self._beat_shapes = []
         if beats is not None and len(beats):
             projected = beats.to_crs(self._crs)
+            self._beat_shapes = [(str(z), g) for z, g in zip(projected["zone_id"],
+                                                            projected.geometry, strict=True)]
             self.beat_item = self._outline_item(projected.geometry, _Z_BEATS)
             for zone_id, geometry in zip(projected["zone_id"], projected.geometry, strict=True):
                 self._add_zone_label(str(zone_id), geometry)
@@ -474,6 +471,9 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         self._visible[layer] = visible
         for item in self._layers[layer]:
             item.setVisible(visible)
+        if layer == "zones":
+            for fill in self.choropleth_items:
+                fill.setVisible(visible)
 
     def layer_visible(self, layer: str) -> bool:
         """Whether a layer is switched on."""
@@ -492,7 +492,7 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
     # -- drive-time areas -------------------------------------------------------------------
 
     def show_isochrones(self, areas: Sequence[tuple[Any, float]], *,
-                        origin: GeoPoint | None = None) -> None:
+                        origin: GeoPoint | None = None, label: str | None = None) -> None:
         """Draw drive-time areas as translucent filled polygons, replacing any shown.
 
         Parameters
@@ -501,6 +501,8 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
             ``(geometry, minutes)`` pairs; geometries are shapely (multi)polygons in lon/lat.
         origin
             Where the drive starts, marked with a dot; optional.
+        label
+            Written beside the origin (``"CRT-2 · 8/12 min"``); needs ``origin``.
         """
         self.clear_isochrones()
         projected = [_Isochrone(shapely.transform(geometry, self._project), float(minutes))
@@ -517,6 +519,12 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
             self._origin_item = pg.ScatterPlotItem([x], [y], symbol="o", size=9)
             self._origin_item.setZValue(_Z_ORIGIN)
             self._view.addItem(self._origin_item)
+            if label:
+                self.isochrone_label_item = pg.TextItem(label, anchor=(0.5, 1.25))
+                self.isochrone_label_item.setFont(_label_font(bold=True))
+                self.isochrone_label_item.setPos(x, y)
+                self.isochrone_label_item.setZValue(_Z_LABELS)
+                self._view.addItem(self.isochrone_label_item, ignoreBounds=True)
         self._style_isochrones()
 
     def clear_isochrones(self) -> None:
@@ -527,6 +535,72 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         if self._origin_item is not None:
             self._view.removeItem(self._origin_item)
             self._origin_item = None
+        if self.isochrone_label_item is not None:
+            self._view.removeItem(self.isochrone_label_item)
+            self.isochrone_label_item = None
+
+    # -- beats coloured by a figure ------------------------------------------------------
+
+    def set_choropleth(self, values: Mapping[str, float], *, title: str,
+                       fmt: Callable[[float], str] = "{:g}".format) -> None:
+        """Fill every beat with the colour of its class of ``values`` (replacing any shown).
+
+        Beats are put in up to :data:`CHOROPLETH_CLASSES` classes of equal counts (quantiles):
+        a few busy beats must not wash every other beat out to one colour. One filled path per
+        class, under the roads, so the streets and the beat outlines stay readable; beats
+        without a value stay unfilled. The legend shows the scale.
+
+        Parameters
+        ----------
+        values
+            ``zone_id -> value``; zones the map does not have are ignored.
+        title
+            What the values are (the legend's title).
+        fmt
+            Writes a value for the legend.
+        """
+        self.clear_choropleth(update_legend=False)
+        shown = {z: float(values[z]) for z, _ in self._beat_shapes
+                 if z in values and math.isfinite(float(values[z]))}
+        edges = choropleth_edges(list(shown.values()))
+        colours = choropleth_ramp(max(len(edges) - 1, 1))
+        self._choropleth_classes = {z: choropleth_class(v, edges) for z, v in shown.items()}
+        for index, colour in enumerate(colours):
+            parts = [g for z, g in self._beat_shapes if self._choropleth_classes.get(z) == index]
+            if not parts:
+                continue
+            item = QtWidgets.QGraphicsPathItem(_painter_path(shapely.union_all(parts)))
+            item.setBrush(pg.mkBrush(colour))
+            item.setPen(pg.mkPen(None))
+            item.setZValue(_Z_CHOROPLETH)
+            item.setData(0, index)
+            item.setData(1, colour)
+            item.setVisible(self._visible["zones"])
+            self.choropleth_items.append(item)
+            self._view.addItem(item, ignoreBounds=True)
+        labels = tuple(f"{fmt(lo)}–{fmt(hi)}" for lo, hi in itertools.pairwise(edges)) \
+            or tuple(fmt(v) for v in edges)
+        self.legend.set_scale(ColourScale(title, tuple(colours), labels) if shown else
+                              ColourScale(f"{title}: no figures", (), ()))
+        self.live.label_item.keep_out_changed()
+
+    def clear_choropleth(self, *, update_legend: bool = True) -> None:
+        """Remove the beat colours (the beat outlines stay as they are)."""
+        for item in self.choropleth_items:
+            self._view.removeItem(item)
+        self.choropleth_items = []
+        self._choropleth_classes = {}
+        if update_legend and self.legend.scale is not None:
+            self.legend.set_scale(None)
+            self.live.label_item.keep_out_changed()
+
+    def choropleth_colour(self, zone_id: str) -> str | None:
+        """Return the fill colour of beat ``zone_id`` (``#rrggbbaa``), or ``None`` if unfilled."""
+        index = self._choropleth_classes.get(zone_id)
+        if index is None:
+            return None
+        return next((str(item.data(1)) for item in self.choropleth_items
+                     if item.data(0) == index), None)
 
     # -- live layers: units, calls, selection, route -----------------------------------------
 
@@ -650,9 +724,10 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
     def zoom_to_city(self) -> None:
         """Show every road of the city, centred between the legend and the scale bar.
 
-        The same margin as the legend is kept free on both sides (when the map is wide enough)
-        so that neither the legend nor the scale bar covers the edge of the city. The map
-        refits itself on resize until the user pans or zooms.
+        The legend's one-line key sits along the top and the scale bar along the bottom, so a
+        band as tall as the taller of them is kept free above and below the city (when the
+        map is tall enough), and neither covers its edge. The map refits itself on resize
+        until the user pans or zooms.
         """
         if self._city_bounds is None:
             return
@@ -662,12 +737,12 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
             self._view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=_CITY_PADDING)
             self._fitted = True
             return
-        legend_px = max(self._legend.boundingRect().width(),
-                        self._live_legend.boundingRect().width())
-        side = min(legend_px + 2 * _OVERLAY_OFFSET_PX,
-                   width_px / 4)
+        # The collapsed key's height, whatever the legend shows now: the fit must not jump
+        # when the dispatcher opens the legend.
+        overlay_px = max(_COLLAPSED_LEGEND_PX, self._scale_bar.boundingRect().height())
+        band = min(overlay_px + 2 * _OVERLAY_OFFSET_PX, height_px / 4)
         plain = max((x1 - x0) / width_px, (y1 - y0) / height_px)
-        clear = max((x1 - x0) / (width_px - 2 * side), (y1 - y0) / height_px)
+        clear = max((x1 - x0) / width_px, (y1 - y0) / (height_px - 2 * band))
         # Keeping the overlays clear may shrink the city a little, not much: past that, a
         # covered corner is better than a small city.
         metres_per_px = min(clear, plain * _MAX_SHRINK_FOR_OVERLAYS) * (1 + 2 * _CITY_PADDING)
@@ -751,6 +826,9 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         if self._origin_item is not None:
             self._origin_item.setBrush(pg.mkBrush(pal.origin))
             self._origin_item.setPen(pg.mkPen(pal.background, width=1.5))
+        if self.isochrone_label_item is not None:
+            self.isochrone_label_item.setColor(pal.origin)
+            self.isochrone_label_item.fill = pg.mkBrush(pal.label_background)
 
     def _style_overlays(self) -> None:
         pal = self._palette
@@ -761,34 +839,42 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         self._scale_bar.text.fill = pg.mkBrush(pal.legend_background)  # readable over roads
 
     def _fill_legend(self) -> None:
-        # Entries are rebuilt so that their label colour follows the theme.
-        self._legend = self._replace_legend(self._legend, bottom=False, columns=1)
-        self._live_legend = self._replace_legend(self._live_legend, bottom=True, columns=1)
-        for road_class, item in self.road_items.items():
-            if item.xData is not None and item.xData.size:
-                self._legend.addItem(item, ROAD_LABELS[road_class])
-        if self.beat_item is not None:
-            self._legend.addItem(self.beat_item, "Beat")
-        if self.district_item is not None:
-            self._legend.addItem(self.district_item, "District")
-        if self.post_item is not None:
-            self._legend.addItem(self.post_item, "Staging post")
-        for minutes in sorted(self._palette.isochrone_fill):
-            self._legend.addItem(self._area_sample(minutes), f"{minutes}-min drive")
-        for sample, text in self.live.legend_entries():
-            self._live_legend.addItem(sample, text)
-        for legend in (self._legend, self._live_legend):
-            # LegendItem sizes itself from the heights its labels have before any layout
-            # (taller than they need), then stretches every row to fill: size it to what
-            # its layout actually asks for.
-            legend.resize(legend.layout.effectiveSizeHint(QtCore.Qt.SizeHint.PreferredSize))
+        # Entries are rebuilt so that their colours follow the theme.
+        pal = self._palette
+        self.legend.set_colours(text=pal.legend_text,
+                                background=_translucent(pal.legend_background),
+                                border=pal.legend_border)
+        self.legend.set_entries(self._static_legend_entries() + self.live.legend_entries())
         self.live.label_item.keep_out_changed()
 
-    def _area_sample(self, minutes: int) -> pg.PlotDataItem:
-        # A stand-in the legend draws as a filled swatch; it is never added to the view.
-        return pg.PlotDataItem([0, 1], [0, 0], fillLevel=0,
-                               pen=pg.mkPen(self._palette.isochrone_outline[minutes]),
-                               fillBrush=pg.mkBrush(self._palette.isochrone_fill[minutes]))
+    def _static_legend_entries(self) -> list[LegendEntry]:
+        pal = self._palette
+        entries = [LegendEntry(ROAD_LABELS[road_class],
+                               (LegendSwatch("line", pg.mkPen(pal.roads[road_class].color,
+                                                              width=pal.roads[road_class].width)),),
+                               "Map")
+                   for road_class, item in self.road_items.items()
+                   if item.xData is not None and item.xData.size]
+        if self.beat_item is not None:
+            entries.append(LegendEntry("Beat", (LegendSwatch("line", pg.mkPen(pal.beat_outline)),),
+                                       "Map"))
+        if self.district_item is not None:
+            entries.append(LegendEntry(
+                "District", (LegendSwatch("line", pg.mkPen(pal.district_outline, width=2)),),
+                "Map"))
+        if self.post_item is not None:
+            entries.append(LegendEntry("Staging post", (LegendSwatch(
+                "marker", pg.mkPen(pal.post_outline, width=1.5), pg.mkBrush(pal.post_fill),
+                "s"),), "Map"))
+        areas = tuple(LegendSwatch("area", pg.mkPen(pal.isochrone_outline[m]),
+                                   pg.mkBrush(pal.isochrone_fill[m]))
+                      for m in sorted(pal.isochrone_fill))
+        minutes = " / ".join(f"{m}" for m in sorted(pal.isochrone_fill))
+        entries.append(LegendEntry(f"{minutes}-min drive", areas, "Map"))
+        return entries
+
+    def _on_legend_toggled(self, _expanded: bool) -> None:
+        self.live.label_item.keep_out_changed()
 
     # -- mouse ------------------------------------------------------------------------------
 
@@ -814,6 +900,53 @@ def _label_font(*, bold: bool) -> QtGui.QFont:
     font.setPointSize(_LABEL_FONT_PT)
     font.setBold(bold)
     return font
+
+
+def choropleth_edges(values: Sequence[float], classes: int | None = None) -> list[float]:
+    """Return class edges of ``values``: quantiles, so each class holds about as many beats.
+
+    Repeated edges (many equal values) are merged, so there may be fewer classes than asked.
+
+    Parameters
+    ----------
+    values
+        The figures of the beats.
+    classes
+        How many classes at most (default :data:`CHOROPLETH_CLASSES`).
+
+    Returns
+    -------
+    list of float
+        Increasing edges, first the minimum and last the maximum; empty for no values, one
+        edge when every value is the same.
+    """
+    if not values:
+        return []
+    count = classes or CHOROPLETH_CLASSES
+    quantiles = np.quantile(np.asarray(values, dtype=float), np.linspace(0.0, 1.0, count + 1))
+    return [float(q) for q in np.unique(quantiles)]
+
+
+def choropleth_ramp(classes: int) -> tuple[str, ...]:
+    """Return ``classes`` colours spread over :data:`CHOROPLETH_COLOURS`, low to high."""
+    last = len(CHOROPLETH_COLOURS) - 1
+    picks = np.linspace(0, last, classes).round().astype(int) if classes > 1 else [last]
+    return tuple(CHOROPLETH_COLOURS[int(i)] for i in picks)
+
+
+def choropleth_class(value: float, edges: Sequence[float]) -> int:
+    """Return the class (0 = lowest) of ``value`` between ``edges`` (the top edge included)."""
+    if len(edges) < 2:
+        return 0
+    index = int(np.searchsorted(np.asarray(edges), value, side="right")) - 1
+    return min(max(index, 0), len(edges) - 2)
+
+
+def _translucent(colour: str, alpha: int = _LEGEND_ALPHA) -> QtGui.QColor:
+    """Return ``colour`` (``#rrggbb`` or ``#rrggbbaa``) with ``alpha``: the map shows through."""
+    qcolour = QtGui.QColor(pg.mkColor(colour))
+    qcolour.setAlpha(alpha)
+    return qcolour
 
 
 def _nearest_key(table: dict[int, str], minutes: float) -> int:

@@ -372,7 +372,7 @@ def test_calls_are_one_scatter_coloured_by_priority_and_ringed_when_unassigned(
     assert points[0].symbol().boundingRect().width() > points[4].symbol().boundingRect().width()
     assert len({id(p.symbol()) for p in points}) == len(calls)  # 4 priorities × ring or not
     assert len(view.scene().items()) == items_before
-    assert call_label(calls[1]) == "C101 · 6m"
+    assert call_label(calls[1]) == "#101 · 6m"
 
 
 def test_call_priorities_may_be_spelled_loosely_but_must_exist(
@@ -444,7 +444,7 @@ def test_select_call_highlights_it_and_follows_it_across_updates(
 
     halo_x, halo_y = view.live.halo_item.getData()
     assert (halo_x[0], halo_y[0]) == pytest.approx(view.to_xy(calls[5].lat, calls[5].lon))
-    assert ("C105 · 10m", "selected") in _placed_labels(view)
+    assert ("#105 · 10m", "selected") in _placed_labels(view)
     assert selected == []  # selecting from a table must not echo back
 
     view.select_call(None)
@@ -466,6 +466,7 @@ def test_hovering_a_marker_shows_its_tooltip(
     call = _calls(nodes)[0]
     _hover(qtbot, view, _widget_pos(view, call.lat, call.lon), "C100")
     assert "Welfare check" in view.view_box.toolTip() and "5m" in view.view_box.toolTip()
+    assert view.view_box.toolTip().startswith("#100 — ")  # the short number, then the id
     assert "NOT ASSIGNED" in view.view_box.toolTip()
 
 
@@ -516,7 +517,7 @@ def test_city_zoom_labels_only_what_matters_and_zooming_in_labels_the_rest(
     label_item.show_all_below_m_per_px = 0.01  # as if this small extract were a whole city
 
     shown = {text for text, _ in _placed_labels(view)}
-    assert shown == {"HEART 1 · EMERGENCY", "HEART 6", "C100 · 5m", "C104 · 9m"}  # P calls
+    assert shown == {"HEART 1 · EMERGENCY", "HEART 6", "#100 · 5m", "#104 · 9m"}  # P calls
 
     label_item.show_all_below_m_per_px = 1000.0  # zoomed in
     more = {text for text, _ in _placed_labels(view)}
@@ -546,7 +547,7 @@ def test_labels_that_would_overlap_are_dropped_least_urgent_first(
 
     placed = _placed_labels(view)
 
-    assert placed[0] == ("C9 · 2m", "call_P")  # the most urgent is placed first
+    assert placed[0] == ("#9 · 2m", "call_P")  # the most urgent is placed first
     assert len(placed) == 2  # one right of the spot, one left; the others would overlap
 
 
@@ -577,7 +578,7 @@ def test_a_route_is_drawn_over_the_roads_and_cleared(
 
 
 def _legend_texts(view: MapView) -> list[str]:
-    return [label.text for _sample, label in view._live_legend.items]
+    return view.legend.texts()
 
 
 def test_the_legend_lists_every_status_and_priority(make_map: Callable[..., MapView]) -> None:
@@ -589,6 +590,52 @@ def test_the_legend_lists_every_status_and_priority(make_map: Callable[..., MapV
     for priority in "P123":
         assert f"Call {priority}" in texts
     assert "Unassigned call" in texts and "Stale (no AVL)" in texts
+
+
+def test_call_labels_are_short_and_tooltips_carry_the_full_id(
+    make_map: Callable[..., MapView], nodes: list[tuple[float, float]],
+) -> None:
+    view = make_map()
+    long_id = "L1-20261129T1000-000012"
+    lat, lon = nodes[10]
+    view.set_calls([CallMarker(long_id, lat, lon, "P", 300.0, False, "Welfare check")])
+
+    assert call_label(view.live._calls[0]) == "#12 · 5m"
+    assert ("#12 · 5m", "call_P") in _placed_labels(view)
+    assert not any(long_id in text for text, _ in _placed_labels(view))
+    tip = view.live._call_tip(x=0.0, y=0.0, data=long_id)
+    assert tip.startswith("#12 — Welfare check") and long_id in tip
+
+
+def test_the_legend_is_one_collapsible_item_that_keeps_clear_of_the_map(
+    qtbot: Any, make_map: Callable[..., MapView],
+) -> None:
+    view = make_map()
+    legend = view.legend
+    view_area = view.view_box.sceneBoundingRect()
+
+    def share() -> float:
+        rect = legend.sceneBoundingRect()
+        return rect.width() * rect.height() / (view_area.width() * view_area.height())
+
+    assert not legend.expanded and share() < 0.02  # one line by default
+    assert legend.sceneBoundingRect().height() < 30
+    texts = legend.texts()
+    for entry in ("Arterial", "Local street", "8 / 12-min drive", "Available", "Call P"):
+        assert entry in texts
+
+    # A click on the toggle opens it (and is not a map click); another closes it.
+    clicked: list[tuple[float, float]] = []
+    view.map_clicked.connect(lambda lat, lon: clicked.append((lat, lon)))
+    corner = legend.mapToScene(QtCore.QPointF(8.0, 8.0))
+    QTest.mouseClick(view.viewport(), QtCore.Qt.MouseButton.LeftButton,
+                     pos=view.mapFromScene(corner))
+    qtbot.waitUntil(lambda: legend.expanded)
+    assert not clicked
+    assert legend.texts() == texts and len(legend.row_tips()) >= len(texts)
+    QTest.mouseClick(view.viewport(), QtCore.Qt.MouseButton.LeftButton,
+                     pos=view.mapFromScene(corner))
+    qtbot.waitUntil(lambda: not legend.expanded)
 
 
 def test_a_theme_switch_recolours_markers_and_keeps_them_in_place(
