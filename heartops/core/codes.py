@@ -110,8 +110,10 @@ class CallStep(StrEnum):
     @property
     def order(self) -> int:
         """Position in the lifecycle (received = 0)."""
-        return list(CallStep).index(self)
+        return _STEP_ORDER[self]
 
+
+_STEP_ORDER = {step: n for n, step in enumerate(CallStep)}  # asked for every call in an import
 
 class ScreenReason(StrEnum):
     """Why a program does not fit a call (labels are in ``screen_reasons.csv``)."""

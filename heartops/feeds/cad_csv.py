@@ -993,6 +993,7 @@ class _Importer:
         self.steps = [_StepReader(s, self.index[s.column]) for s in
                       sorted(m.steps, key=lambda s: (s.after is not None, _STEP_ORDER[s.step]))]
         self.order = sorted((s.step for s in m.steps), key=_STEP_ORDER.__getitem__)
+        self.prerequisites = [(step, PREREQUISITE.get(step)) for step in self.order]
         self.date_only = [r for r in self.steps if r.date_only]
         self.location = _LocationReader(m.location, self.index)
         self.call_type = _ValueReader(m.call_type, self.index, "call type")
@@ -1004,6 +1005,7 @@ class _Importer:
         self.zone = self.index[m.zone] if m.zone else None
         self.unit = self.index[m.units] if m.units else None
         self.notes = [(c, self.index[c]) for c in m.notes]
+        self.default_priority: dict[str, Priority] = {}
         self.groups: dict[str, _Group] = {}
         self.first_row: dict[str, int] = {}
         self.rejected: list[RejectedRow] = []
@@ -1031,7 +1033,7 @@ class _Importer:
                 raise _RowError("malformed row", "empty row")
             raise _RowError("malformed row",
                             f"expected {self.width} cells as in the header, found {len(record)}")
-        cells = [cell.strip() for cell in record]
+        cells = list(map(str.strip, record))
         call_id = self._call_id(cells)
         times: dict[CallStep, datetime] = {}
         for reader in self.steps:
@@ -1141,15 +1143,22 @@ class _Importer:
     def _call(self, rows: list[_Row]) -> Call:
         """Return the call made of ``rows`` (one, unless the source has a row per unit)."""
         first = rows[0]
-        times = _combine(self.mapping, rows)
+        times = first.times if len(rows) == 1 else _combine(self.mapping, rows)
         steps, notes = self._recordable(first.call_id, times)
         received = times[CallStep.RECEIVED]
-        notes += [CallNote(received, f"{step} time known to the day only: {value} ({column})",
-                           NOTE_AUTHOR) for step, column, value in first.date_only]
+        if first.date_only:
+            notes += [CallNote(received, f"{step} time known to the day only: {value} "
+                               f"({column})", NOTE_AUTHOR) for step, column, value in
+                      first.date_only]
         if first.note:
             notes.insert(0, CallNote(received, first.note, NOTE_AUTHOR))
-        notes.sort(key=lambda n: n.at)
+        if len(notes) > 1:
+            notes.sort(key=lambda n: n.at)
         cleared = steps[-1][0] is CallStep.CLEARED
+        if len(rows) == 1:
+            units: tuple[str, ...] = (first.unit,) if first.unit else ()
+        else:
+            units = tuple(dict.fromkeys(r.unit for r in rows if r.unit))
         try:
             # Built directly rather than with new_call() + replace(): the call type comes from
             # the mapping, already checked against the tables, and one construction instead of
@@ -1157,15 +1166,22 @@ class _Importer:
             return Call(
                 call_id=first.call_id, call_type=first.call_type,
                 priority=(first.priority if first.priority is not None
-                          else self.tables.call_type(first.call_type).default_priority),
+                          else self._default_priority(first.call_type)),
                 location=first.location, received_at=received, zone_id=first.zone,
                 address=first.address, steps=steps,
                 dispositions=(first.disposition,) if cleared and first.disposition else (),
-                unit_ids=tuple(dict.fromkeys(r.unit for r in rows if r.unit)),
-                notes=tuple(notes))
+                unit_ids=units, notes=tuple(notes))
         except (HeartopsError, ValueError) as exc:
             # The core has the last word on what a valid call is; its message is one line.
             raise _RowError("invalid call", str(exc)) from None
+
+    def _default_priority(self, call_type: str) -> Priority:
+        """Return the call type's default priority (looked up in the tables once per type)."""
+        priority = self.default_priority.get(call_type)
+        if priority is None:
+            priority = self.tables.call_type(call_type).default_priority
+            self.default_priority[call_type] = priority
+        return priority
 
     def _recordable(self, call_id: str, times: dict[CallStep, datetime],
                     ) -> tuple[tuple[tuple[CallStep, datetime], ...], list[CallNote]]:
@@ -1173,11 +1189,10 @@ class _Importer:
         steps: list[tuple[CallStep, datetime]] = []
         notes: list[CallNote] = []
         kept: set[CallStep] = set()
-        for step in self.order:
+        for step, needed in self.prerequisites:
             at = times.get(step)
             if at is None:
                 continue
-            needed = PREREQUISITE.get(step)
             if needed is None or needed in kept:
                 steps.append((step, at))
                 kept.add(step)

@@ -946,17 +946,18 @@ class Store:
         total = len(calls) if isinstance(calls, Sized) else None
         inserted = skipped = batches = 0
         first_index = 0
-        for batch in bulk.chunks(calls, batch_size):
-            started = ensure_utc(self._clock.now(), what="store clock")
-            with self._write(desk, operator) as tx:
-                outcome = bulk.import_batch(tx, batch, source=source, first_index=first_index,
-                                            started_at=started)
-            inserted += outcome.inserted
-            skipped += outcome.skipped
-            batches += 1
-            first_index += len(batch)
-            progress(f"import {source}: batch {batches} committed ({first_index} calls read, "
-                     f"{inserted} new)", None if not total else first_index / total)
+        with bulk.gc_paused():
+            for batch in bulk.chunks(calls, batch_size):
+                started = ensure_utc(self._clock.now(), what="store clock")
+                with self._write(desk, operator) as tx:
+                    outcome = bulk.import_batch(tx, batch, source=source,
+                                                first_index=first_index, started_at=started)
+                inserted += outcome.inserted
+                skipped += outcome.skipped
+                batches += 1
+                first_index += len(batch)
+                progress(f"import {source}: batch {batches} committed ({first_index} calls "
+                         f"read, {inserted} new)", None if not total else first_index / total)
         return ImportResult(inserted=inserted, skipped_existing=skipped, batches=batches)
 
     def import_history(self, *, safety_events: Sequence[SafetyEvent],

@@ -36,6 +36,8 @@ def test_metrics_benchmark_agrees_both_ways_and_imports_every_call() -> None:
     assert result["table_max_abs_diff"] < 1e-6
     assert result["table_programs"] == ["CCD", "COR", "CRT"]
     assert result["import_inserted"] == result["import_stored"] == 2_000
+    assert result["import_sample_agrees"] and result["import_naive_sample_stored"] == 2_000
+    assert result["import_naive_s"] > 0 and result["import_ratio"] > 0
 
 
 def test_board_tick_benchmark_runs_both_ways(demo_city: object, qapp: object) -> None:
@@ -46,3 +48,15 @@ def test_board_tick_benchmark_runs_both_ways(demo_city: object, qapp: object) ->
     for key in ("tick_heartops_ms", "tick_naive_ms", "tick_paint_heartops_ms",
                 "map_redraw_heartops_ms", "map_redraw_naive_ms"):
         assert result[key] > 0, key
+
+
+def test_coverage_benchmark_agrees_with_per_pair_and_textbook_solve() -> None:
+    build_network(str(require_shared("durham/osm/durham_downtown_drive.graphml")), name="durham")
+    result = _load("coverage").run("durham", posts=6, candidates=20, cells=150, k=3,
+                                   minutes=8.0, sample_cells=8, repeat=1, synthetic=True)
+    for key in ("coverage_ratio", "matrix_ratio", "solve_ratio", "greedy_s"):
+        assert result[key] > 0, key
+    assert result["coverage_agree"] and result["matrix_agree"]
+    assert result["solve_heartops_optimal"] and result["solve_textbook_optimal"]
+    assert result["mclp_objective_diff"] < 1e-6
+    assert result["mclp_share_greedy"] <= result["mclp_share_exact"] + 1e-12
