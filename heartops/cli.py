@@ -12,11 +12,18 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from heartops import __version__
 from heartops.core.errors import HeartopsError
 from heartops.core.geo import GeoPoint
 from heartops.core.progress import ConsoleProgress
+
+if TYPE_CHECKING:  # annotations only: headless commands import their modules lazily
+    from heartops.analysis.coverage import CoveragePlanner
+    from heartops.analysis.demand_grid import ExpectedDemand
+    from heartops.routing.engine import TravelTimeEngine
+    from heartops.routing.posts import Post
 
 log = logging.getLogger("heartops")
 
@@ -60,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_calls_commands(commands)
     _add_export_commands(commands)
     _add_analysis_commands(commands)
+    _add_coverage_commands(commands)
 
     simulate = commands.add_parser("simulate", help="generate history with the shift simulator")
     simulate.add_argument("--network", default="demo", metavar="NAME")
@@ -352,6 +360,310 @@ def _demand(args: argparse.Namespace) -> int:
         raise HeartopsError(f"demand: {exc}") from None
     print(render(args.format, rows=report.rows(), columns=report.table_columns(),
                  document=report.document(), notes=report.notes()), end="\n")
+    return 0
+
+
+# -- coverage planning (coverage now, post optimisation, what-if) -------------------------------
+
+
+def _add_coverage_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]
+                           ) -> None:
+    coverage = commands.add_parser(
+        "coverage", help="share of expected eligible demand teams at posts reach in T minutes",
+        description="Expected demand: eligible HEART calls per hex cell and hour of week from "
+                    "the database's history (the demo city falls back to its simulated "
+                    "history). Minutes to scene = turnout + urban factor x free-flow drive.")
+    coverage.add_argument("--posts", default="auto", metavar="FILE|auto",
+                          help="posts CSV (post_id,name,lat,lon) or 'auto': the network's "
+                               "saved posts")
+    when = coverage.add_mutually_exclusive_group()
+    when.add_argument("--hour", default=None, metavar="DOW:HH",
+                      help="one hour of week, e.g. mon:17 or 0:17 (default: the whole week)")
+    when.add_argument("--now", action="store_true", help="the current local hour of week")
+    coverage.add_argument("--out", default=None, metavar="LAYER.gpkg",
+                          help="write the cells with their coverage as a GeoPackage layer")
+    coverage.set_defaults(handler=_coverage)
+
+    plan = commands.add_parser("plan", help="plan posts and rosters (coverage optimisation)")
+    sub = plan.add_subparsers(dest="plan_command", metavar="ACTION", required=True)
+    posts = sub.add_parser(
+        "posts", help="choose K posts covering the most expected demand (exact MILP + greedy)")
+    posts.add_argument("--k", type=int, required=True, metavar="K")
+    posts.add_argument("--candidates", type=int, default=200, metavar="N",
+                       help="candidate sites: the existing posts plus spread cell nodes "
+                            "(default 200)")
+    posts.add_argument("--posts", default="auto", metavar="FILE|auto",
+                       help="existing posts (default: the network's saved posts)")
+    posts.add_argument("--time-limit", type=_positive_float, default=60.0, metavar="S",
+                       help="solver time limit in seconds (default 60)")
+    posts.add_argument("--out", default=None, metavar="FILE.csv",
+                       help="write the chosen posts as a posts CSV")
+    posts.set_defaults(handler=_plan_posts)
+
+    whatif = sub.add_parser(
+        "whatif", help="replay the simulator with another roster and compare",
+        description="Runs the shift simulator (same seed, same calls) for today's roster and "
+                    "the changed one; compares served share of eligible calls, minutes to "
+                    "scene and coverage by hour.")
+    whatif.add_argument("--add", action="append", default=[], metavar="PROG:N@HH:MM-HH:MM@POST",
+                        help="add N teams of a program on a shift at a post, e.g. "
+                             "CRT:1@09:00-17:30@9 (repeatable)")
+    whatif.add_argument("--hours", action="append", default=[], metavar="PROG=HH:MM-HH:MM",
+                        help="every team of a program works this shift (repeatable)")
+    whatif.add_argument("--move", action="append", default=[], metavar="UNIT=POST",
+                        help="base a unit at another post (repeatable)")
+    whatif.add_argument("--days", type=_positive_float, default=7.0,
+                        help="simulated days (default 7)")
+    whatif.add_argument("--seed", type=int, default=2026)
+    whatif.add_argument("--start", default=None, metavar="YYYY-MM-DD",
+                        help="first simulated day, 05:00 UTC (default: DAYS before today)")
+    whatif.set_defaults(handler=_plan_whatif)
+
+    for parser in (coverage, posts, whatif):
+        parser.add_argument("--network", default="demo", metavar="NAME")
+        parser.add_argument("--minutes", default="8,12" if parser is not posts else "12",
+                            metavar="M,M", help="minutes to scene (default: %(default)s)")
+        parser.add_argument("--cell-m", type=_positive_float, default=400.0, metavar="M",
+                            help="demand cell size in metres (default 400)")
+        parser.add_argument("--turnout", type=float, default=None, metavar="MIN",
+                            help="turnout minutes of the drive model (default 6.4)")
+        parser.add_argument("--urban-factor", type=_positive_float, default=None, metavar="X",
+                            help="free-flow drive time multiplier (default 1.2)")
+        add_db_option(parser)
+
+
+def _minutes_list(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise HeartopsError(f"bad --minutes {text!r}: expected numbers like 8,12") from None
+    if not values or any(not 0 < v < 1440 for v in values):
+        raise HeartopsError(f"bad --minutes {text!r}: expected positive minutes like 8,12")
+    return values
+
+
+def _coverage_setup(args: argparse.Namespace) -> _CoverageInputs:
+    """Load the network, demand grid, expected demand and posts the coverage commands use."""
+    from heartops.analysis.coverage import CoveragePlanner, DriveModel
+    from heartops.analysis.demand_grid import HexGrid, eligible_calls_frame, expected_demand
+    from heartops.routing.engine import TravelTimeEngine
+    from heartops.routing.network import DEMO_NAME, load_network
+    from heartops.routing.posts import load_posts, read_posts_csv
+    from heartops.store import open_store
+
+    if args.network == DEMO_NAME:
+        from heartops.routing.demo_setup import ensure_demo
+
+        ensure_demo(progress=ConsoleProgress())
+    engine = TravelTimeEngine(load_network(args.network))
+    grid = HexGrid.over(engine.network, cell_m=args.cell_m)
+    defaults = DriveModel()
+    model = DriveModel(
+        urban_factor=defaults.urban_factor if args.urban_factor is None else args.urban_factor,
+        turnout_min=defaults.turnout_min if args.turnout is None else args.turnout)
+    with open_store(args.db) as store:
+        frame = eligible_calls_frame(store)
+    if frame.empty and args.network == DEMO_NAME:
+        from heartops.history import ensure_demo_history
+
+        print("the database holds no calls; using the demo city's simulated history",
+              file=sys.stderr)
+        with open_store(f"sqlite:///{ensure_demo_history(progress=ConsoleProgress())}") \
+                as store:
+            frame = eligible_calls_frame(store)
+    demand = expected_demand(frame, engine, grid)
+    if getattr(args, "posts", "auto") == "auto":
+        posts = load_posts(args.network)
+        if not posts:
+            raise HeartopsError(f"network {args.network!r} has no saved posts; "
+                                "give --posts FILE")
+    else:
+        posts = read_posts_csv(Path(args.posts))
+    return _CoverageInputs(engine, CoveragePlanner(engine, grid, model=model), demand,
+                           list(posts))
+
+
+class _CoverageInputs(NamedTuple):
+    engine: TravelTimeEngine
+    planner: CoveragePlanner
+    demand: ExpectedDemand
+    posts: list[Post]
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _hour_of_week(text: str) -> int:
+    try:
+        day, hour = text.lower().split(":")
+        index = _DAYS.index(day[:3]) if day[:3] in _DAYS else int(day)
+        value = int(hour)
+        if not (0 <= index < 7 and 0 <= value < 24):
+            raise ValueError
+    except ValueError:
+        raise HeartopsError(f"bad --hour {text!r}: expected DOW:HH, e.g. mon:17 or 0:17") \
+            from None
+    return index * 24 + value
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from heartops.core.codes import default_tables
+
+    minutes = _minutes_list(args.minutes)
+    if args.now:
+        local = dt.datetime.now(default_tables().timezone)
+        hour: int | None = local.weekday() * 24 + local.hour
+    else:
+        hour = None if args.hour is None else _hour_of_week(args.hour)
+    _, planner, demand, posts = _coverage_setup(args)  # after the cheap argument checks
+    weights = demand.weekly() if hour is None else demand.hour(hour)
+    when = "a whole week" if hour is None else f"{_DAYS[hour // 24]} {hour % 24:02d}:00"
+    nodes = planner.snap([p.location for p in posts])
+    model = planner.model
+    print(f"{args.network}: {len(posts)} posts, {planner.grid.size:,} cells of "
+          f"{planner.grid.cell_m:g} m; {demand.calls:,} eligible calls "
+          f"{demand.start:%Y-%m-%d} to {demand.end:%Y-%m-%d}")
+    print(f"expected eligible calls in {when}: {weights.sum():.2f}; minutes to scene = "
+          f"{model.turnout_min:g} turnout + {model.urban_factor:g} x free-flow drive")
+    coverages = [planner.coverage(nodes, weights, m) for m in minutes]
+    for cover in coverages:
+        print(f"within {cover.minutes:g} min: {100 * cover.share:5.1f}% of expected demand "
+              f"({cover.covered_demand:.2f} calls), {int(cover.covered.sum()):,} of "
+              f"{planner.grid.size:,} cells")
+    print(f"{'post':40s}" + "".join(f"{f'{m:g} min':>10s}" for m in minutes))
+    for i, post in enumerate(posts):
+        label = f"{post.post_id} {post.name}"[:39]
+        print(f"{label:40s}" + "".join(f"{c.per_source[i]:10.2f}" for c in coverages))
+    if args.out:
+        from heartops.analysis.coverage_layers import coverage_cells, write_coverage_gpkg
+
+        labels = [str(p.post_id) for p in posts]
+        path = write_coverage_gpkg(coverage_cells(planner.grid, coverages, labels=labels),
+                                   Path(args.out))
+        print(f"{planner.grid.size:,} cells written to {path} (layer 'coverage')")
+    return 0
+
+
+def _plan_posts(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from heartops.analysis.posts_plan import plan_posts
+    from heartops.routing.posts import Post
+
+    minutes = _minutes_list(args.minutes)
+    if len(minutes) != 1:
+        raise HeartopsError("plan posts optimises one --minutes value at a time")
+    _, planner, demand, existing = _coverage_setup(args)
+    plan = plan_posts(planner, demand, existing, k=args.k, minutes=minutes[0],
+                      candidates=args.candidates, time_limit_s=args.time_limit)
+    print(f"{len(plan.candidates)} candidates x {planner.grid.size:,} cells, "
+          f"{plan.minutes:g} min to scene; coverage matrix {plan.matrix_seconds:.2f} s")
+    for selection, name in ((plan.current, f"current ({len(existing)} posts)"),
+                            (plan.exact, f"exact MILP (k={plan.k})"),
+                            (plan.greedy, f"greedy (k={plan.k})")):
+        proof = " optimal" if selection.optimal else ""
+        print(f"{name:24s} {100 * selection.share:5.1f}% of weekly expected demand "
+              f"({selection.seconds:.2f} s{proof})")
+    print("chosen (exact):")
+    network = planner.engine.network
+    for j in plan.exact.chosen:
+        site = plan.candidates[j]
+        print(f"  {site.label} ({network.node_lat[site.node]:.5f}, "
+              f"{network.node_lon[site.node]:.5f})")
+    print(f"{'hour':6s}{'current':>9s}{'exact':>9s}{'greedy':>9s}   (mean over the week)")
+    for hour in range(24):
+        columns = [np.nanmean(values[hour::24]) if np.isfinite(values[hour::24]).any()
+                   else float("nan") for values in (plan.hourly_current, plan.hourly_exact,
+                                                    plan.hourly_greedy)]
+        print(f"{hour:02d}:00 " + "".join(f"{100 * v:8.1f}%" for v in columns))
+    if args.out:
+        from heartops.core.geo import GeoPoint
+
+        chosen = [Post(site.post_id or f"P{n}", site.label,
+                       GeoPoint(float(network.node_lat[site.node]),
+                                float(network.node_lon[site.node])))
+                  for n, site in enumerate((plan.candidates[j] for j in plan.exact.chosen),
+                                           start=1)]
+        out = Path(args.out)
+        from heartops.atomic import atomic_path
+
+        with atomic_path(out, suffix=".csv") as tmp:
+            _write_posts_csv(tmp, chosen)
+        print(f"{len(chosen)} posts written to {out}")
+    return 0
+
+
+def _write_posts_csv(path: Path, posts: list[Post]) -> None:
+    import csv
+
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["post_id", "name", "lat", "lon"])
+        for post in posts:
+            writer.writerow([post.post_id, post.name, f"{post.location.lat:.7f}",
+                             f"{post.location.lon:.7f}"])
+
+
+def _plan_whatif(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from heartops.analysis.whatif import (
+        add_teams,
+        compare_plans,
+        move_teams,
+        parse_shift,
+        set_hours,
+    )
+    from heartops.feeds.simulator import default_roster, load_profile
+    from heartops.routing.demo_setup import demo_layer
+    from heartops.routing.zones import ZoneIndex, list_zone_layers
+
+    minutes = _minutes_list(args.minutes)
+    engine, planner, demand, posts = _coverage_setup(args)
+    profile = load_profile()
+    base = default_roster(posts, profile)
+    changed = base
+    try:
+        for text in args.add:
+            program_count, shift, post = text.split("@")
+            program, count = program_count.split(":")
+            changed = add_teams(changed, program.strip(), int(count),
+                                shift=parse_shift(shift), post_id=post.strip())
+        for text in args.hours:
+            program, shift = text.split("=")
+            changed = set_hours(changed, program.strip(), parse_shift(shift))
+        moves = dict(text.split("=") for text in args.move)
+    except ValueError:
+        raise HeartopsError("bad --add/--hours/--move: expected PROG:N@HH:MM-HH:MM@POST, "
+                            "PROG=HH:MM-HH:MM, UNIT=POST") from None
+    if moves:
+        changed = move_teams(changed, moves)
+    if changed is base:
+        raise HeartopsError("plan whatif: give at least one --add, --hours or --move")
+    if args.start:
+        try:
+            day = dt.date.fromisoformat(args.start)
+        except ValueError:
+            raise HeartopsError(f"bad --start {args.start!r}: expected YYYY-MM-DD") from None
+    else:
+        day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=int(args.days) + 1)
+    start = dt.datetime(day.year, day.month, day.day, 5, tzinfo=dt.UTC)
+    layers = {info.name for info in list_zone_layers()}
+
+    def zones(kind: str) -> ZoneIndex | None:
+        layer = demo_layer(args.network, kind)
+        return ZoneIndex.from_layer(layer) if layer in layers else None
+
+    report = compare_plans(engine, planner, demand, [("today", base), ("what-if", changed)],
+                           profile=profile, start=start, days=args.days, seed=args.seed,
+                           minutes=minutes, zones=zones("beats"),
+                           service_area=zones("service-area"))
+    print(f"{args.network}: {args.days:g} simulated days from {start:%Y-%m-%d}, seed "
+          f"{args.seed} (same calls for both plans)")
+    for line in report.lines():
+        print(line)
     return 0
 
 

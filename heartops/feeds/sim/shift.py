@@ -245,6 +245,10 @@ class Simulator:
     volume
         Calls arrive at this multiple of the city's calibrated volume (a busier demo shift:
         the same teams, more calls); 1 reproduces the published figures.
+    rates
+        Yearly stream rates solved beforehand (:attr:`rates` of another run). What-if runs
+        pass the current plan's, so a roster with other hours sees the same calls; by default
+        they are solved for this roster.
 
     Raises
     ------
@@ -258,7 +262,8 @@ class Simulator:
                  tables: CodeTables | None = None, zones: ZoneLookup | None = None,
                  service_area: ZoneLookup | None = None,
                  call_id_prefix: str | None = None, dispatch: DispatchMode = "auto",
-                 auto_dispatch_after: timedelta | None = None, volume: float = 1.0) -> None:
+                 auto_dispatch_after: timedelta | None = None, volume: float = 1.0,
+                 rates: StreamRates | None = None) -> None:
         if not (math.isfinite(volume) and volume > 0):
             raise ValueError(f"volume must be a positive multiple, got {volume!r}")
         if dispatch not in ("auto", "manual"):
@@ -287,8 +292,8 @@ class Simulator:
         self._zone_ids = None if zones is None else zones.assign(network.node_lat,
                                                                  network.node_lon)
         self.demand = SpatialDemand(network, profile.space, inside=self._inside)
-        solved = solve_stream_rates(profile, self.tables, units=roster.units,
-                                    inside_share=self.demand.inside_share)
+        solved = rates or solve_stream_rates(profile, self.tables, units=roster.units,
+                                             inside_share=self.demand.inside_share)
         self.rates: StreamRates = replace(solved, per_year={
             stream: rate * volume for stream, rate in solved.per_year.items()})
         demand_seed, handoff_seed, ops_seed = np.random.SeedSequence(seed).spawn(3)
