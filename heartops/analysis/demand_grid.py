@@ -38,7 +38,7 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
-from heartops.analysis.frames import Window
+from heartops.analysis.frames import Window, frame_of, read_only
 from heartops.core.calls import Call, new_call
 from heartops.core.codes import CodeTables, default_tables
 from heartops.core.eligibility import EXCLUSIONS, LedgerOutcome, ledger_outcome, screen
@@ -47,7 +47,6 @@ from heartops.core.geo import GeoPoint
 from heartops.routing.engine import TravelTimeEngine
 from heartops.routing.network import RoadNetwork
 from heartops.store import Store
-from heartops.store.engine import READ_ONLY
 from heartops.store.models import CallRow, table_of
 
 __all__ = ["DEFAULT_CELL_M", "HOURS_PER_WEEK", "ExpectedDemand", "HexGrid", "calls_to_frame",
@@ -215,13 +214,10 @@ def eligible_calls_frame(store: Store, *, window: Window | None = None) -> pd.Da
                      sa.type_coerce(calls.c.flags, sa.Text).label("flags"),
                      calls.c.lat, calls.c.lon,
                      sa.type_coerce(calls.c.received_at, sa.Text).label("received_at"))
-    if window is not None and window.start is not None:
-        stmt = stmt.where(calls.c.received_at >= window.start)
-    if window is not None and window.end is not None:
-        stmt = stmt.where(calls.c.received_at < window.end)
-    with store.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        result = connection.execute(stmt)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    if window is not None:
+        stmt = window.restrict(stmt, calls.c.received_at)
+    with read_only(store) as connection:
+        frame = frame_of(connection, stmt)
     frame["flags"] = frame["flags"].map(_flag_tuple)
     frame["received_at"] = (pd.to_datetime(frame["received_at"], utc=True, format="ISO8601")
                             if len(frame) else pd.Series(pd.DatetimeIndex([], tz="UTC")))

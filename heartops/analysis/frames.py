@@ -72,6 +72,14 @@ class Window:
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValueError(f"empty window: {self.start.isoformat()} to {self.end.isoformat()}")
 
+    def restrict(self, stmt: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        """Return ``stmt`` keeping only rows whose ``column`` falls in the window."""
+        if self.start is not None:
+            stmt = stmt.where(column >= self.start)
+        if self.end is not None:
+            stmt = stmt.where(column < self.end)
+        return stmt
+
     @classmethod
     def from_dates(cls, first: str | None, last: str | None, *,
                    tables: CodeTables | None = None) -> Window:
@@ -143,18 +151,26 @@ def calls_frame(store: Store, *, window: Window | None = None,
     coerced = [sa.type_coerce(calls.c[name], sa.Text).label(name)
                for name in (*TIME_COLUMNS, "dispositions", "source_unit_ids")]
     stmt = sa.select(*raw, *coerced, first_program.label("assigned_program"))
-    if window is not None and window.start is not None:
-        stmt = stmt.where(calls.c.received_at >= window.start)
-    if window is not None and window.end is not None:
-        stmt = stmt.where(calls.c.received_at < window.end)
+    if window is not None:
+        stmt = window.restrict(stmt, calls.c.received_at)
     if source is not None:
         stmt = stmt.where(calls.c.source == source)
     stmt = stmt.order_by(calls.c.received_at, calls.c.call_id)
-    with store.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        result = connection.execute(stmt)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    with read_only(store) as connection:
+        frame = frame_of(connection, stmt)
         roster = dict(connection.execute(sa.select(UnitRow.unit_id, UnitRow.program)).all())
     return _tidy(frame, roster)
+
+
+def read_only(store: Store) -> sa.Connection:
+    """Return a read-only connection to ``store``'s database (use it as a context manager)."""
+    return store.engine.connect().execution_options(**{READ_ONLY: True})
+
+
+def frame_of(connection: sa.Connection, stmt: sa.Select[Any]) -> pd.DataFrame:
+    """Run ``stmt`` and return its rows as a DataFrame (columns named by the select)."""
+    result = connection.execute(stmt)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
 def _tidy(frame: pd.DataFrame, roster: dict[str, str]) -> pd.DataFrame:
@@ -269,13 +285,10 @@ def ledger_frame(store: Store, *, window: Window | None = None) -> pd.DataFrame:
                       sa.type_coerce(calls.c.received_at, sa.Text).label("received_at"))
             .join(calls, calls.c.call_id == ledger.c.call_id)
             .order_by(ledger.c.at, ledger.c.call_id))
-    if window is not None and window.start is not None:
-        stmt = stmt.where(calls.c.received_at >= window.start)
-    if window is not None and window.end is not None:
-        stmt = stmt.where(calls.c.received_at < window.end)
-    with store.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        result = connection.execute(stmt)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    if window is not None:
+        stmt = window.restrict(stmt, calls.c.received_at)
+    with read_only(store) as connection:
+        frame = frame_of(connection, stmt)
     for name in ("at", "received_at"):
         frame[name] = _utc(frame[name])
     return frame
