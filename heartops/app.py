@@ -12,6 +12,7 @@ seconds show a moving board, and save a screenshot.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -22,12 +23,21 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
+    from heartops.analysis.live_coverage import LiveCoverage, UnitPosition
     from heartops.live import DeskSession, LiveSession
     from heartops.qt.charts import ChartsWidget
     from heartops.qt.main_window import MainWindow
-    from heartops.qt.ports import ExportJob, ProgressCallback
+    from heartops.qt.ports import (
+        CoverageGrid,
+        CoverageReading,
+        CoverageSnapshot,
+        ExportJob,
+        PlanChoice,
+        PostsPlanResult,
+        ProgressCallback,
+    )
     from heartops.store import Store
     from heartops.store.listen import CityLease
 
@@ -150,7 +160,8 @@ def run_demo(*, offscreen: bool = False, duration_s: float | None = None,
                             beats=data.beats, districts=data.districts, posts=data.posts,
                             city_name=DEMO_CITY_NAME, settings=settings, session=session,
                             commands=session, charts=charts_widget(db_url, store=history),
-                            exports=StoreExports(history), zone_metrics=ZoneFigures(history))
+                            exports=StoreExports(history), zone_metrics=ZoneFigures(history),
+                            coverage=LiveCoverageAdapter(history, session.engine, data.posts))
         if offscreen or screenshot:
             window.resize(*WINDOW_SIZE)  # screenshots are always the same size
         window.show()
@@ -286,6 +297,135 @@ class ZoneFigures:
             if self._groups is None:
                 self._groups = compute_metrics(self._store(), by=("zone",)).groups
             return self._groups
+
+
+class LiveCoverageAdapter:
+    """The Coverage dock's port: :class:`heartops.analysis.live_coverage.LiveCoverage`.
+
+    The service is built on the first :meth:`load` (on the dock's worker) from the history
+    store's calls; a database without calls falls back to the demo city's simulated history,
+    as ``heartops coverage`` does. :meth:`unit_costs` never waits for it (the recommendation
+    worker must stay quick): it answers ``None`` until the service exists.
+    """
+
+    def __init__(self, store: Callable[[], Store], engine: Any, posts: Sequence[Any]) -> None:
+        import threading
+
+        self._store = store
+        self._engine = engine
+        self._posts = list(posts)
+        self._service: LiveCoverage | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> CoverageGrid:
+        """Build the service (once) and return its cells."""
+        from heartops.analysis.demand_grid import eligible_calls_frame
+        from heartops.analysis.live_coverage import LiveCoverage
+        from heartops.qt.ports import CoverageGrid
+
+        with self._lock:
+            if self._service is None:
+                frame = eligible_calls_frame(self._store())
+                if frame.empty:
+                    frame = _demo_history_calls()
+                self._service = LiveCoverage.from_calls(self._engine, frame, self._posts)
+            service = self._service
+        lon, lat = service.cell_centres()
+        demand = service.demand
+        target = (f"{100 * service.target_share:.0f} %" if service.target_share is not None
+                  else f"{service.target_ratio:g} × best from posts")
+        return CoverageGrid(
+            lon=lon, lat=lat, radius_m=service.planner.grid.cell_m / math.sqrt(3.0),
+            minutes=service.minutes, cost_minutes=service.cost_minutes, target=target,
+            summary=f"{demand.calls:,} eligible calls {demand.start:%d %b} – "
+                    f"{demand.end:%d %b %Y}")
+
+    def _ready(self) -> LiveCoverage:
+        service = self._service
+        if service is None:
+            from heartops.core.errors import HeartopsError
+
+            raise HeartopsError("coverage is still loading the history")
+        return service
+
+    def reading(self, snapshot: CoverageSnapshot) -> CoverageReading:
+        """Return the coverage of the snapshot's units now."""
+        from heartops.analysis.live_coverage import hour_label
+        from heartops.qt.ports import CoverageReading, MoveUpAdvice
+
+        service = self._ready()
+        got = service.reading(_positions(snapshot), snapshot.at)
+        move = got.move_up
+        advice = None
+        if move is not None:
+            post = next(p for p in service.posts if p.post_id == move.post_id)
+            advice = MoveUpAdvice(move.unit_id, move.post_id, move.post_name,
+                                  post.location.lat, post.location.lon, move.minutes,
+                                  move.before, move.after, move.gain_calls, move.drive_min)
+        return CoverageReading(serial=snapshot.serial, at=snapshot.at,
+                               hour=hour_label(got.hour_of_week),
+                               expected_calls=got.expected_calls, demand=got.demand,
+                               shares=dict(got.shares), best=dict(got.best),
+                               targets=dict(got.targets), covered=dict(got.covered),
+                               units=len(got.units), move_up=advice)
+
+    def unit_costs(self, snapshot: CoverageSnapshot) -> Mapping[str, float] | None:
+        """Return per unit the share of this hour's demand lost if it goes (``None``: loading)."""
+        service = self._service
+        if service is None:
+            return None
+        return service.unit_costs(_positions(snapshot), snapshot.at)
+
+    def plan_posts(self, k: int, minutes: float) -> PostsPlanResult:
+        """Run the exact and greedy post plans for the week's demand."""
+        from heartops.qt.ports import PostsPlanResult
+
+        service = self._ready()
+        plan = service.plan_posts(k=k, minutes=minutes)
+        network = service.planner.engine.network
+
+        def choice(selection: Any, hourly: Any, name: str) -> PlanChoice:
+            from heartops.qt.ports import PlanChoice, PlannedPost
+
+            sites = [plan.candidates[j] for j in selection.chosen]
+            posts = tuple(PlannedPost(s.label, float(network.node_lat[s.node]),
+                                      float(network.node_lon[s.node]), s.post_id is not None)
+                          for s in sites)
+            return PlanChoice(name, selection.share, selection.seconds, selection.optimal,
+                              posts, _by_hour_of_day(hourly))
+
+        return PostsPlanResult(k=k, minutes=minutes, candidates=len(plan.candidates),
+                               current=choice(plan.current, plan.hourly_current, "current"),
+                               exact=choice(plan.exact, plan.hourly_exact, "exact"),
+                               greedy=choice(plan.greedy, plan.hourly_greedy, "greedy"))
+
+
+def _positions(snapshot: CoverageSnapshot) -> list[UnitPosition]:
+    from heartops.analysis.live_coverage import UnitPosition
+    from heartops.core.geo import GeoPoint
+
+    return [UnitPosition(u.unit_id, GeoPoint(u.lat, u.lon)) for u in snapshot.units]
+
+
+def _by_hour_of_day(hourly: Any) -> tuple[float, ...]:
+    """Average a 168-hour series into 24 hours of day (``nan`` where no day has a value)."""
+    import numpy as np
+
+    values = np.asarray(hourly, dtype=float).reshape(7, 24)
+    seen = np.isfinite(values)
+    sums = np.where(seen, values, 0.0).sum(axis=0)
+    counts = seen.sum(axis=0)
+    return tuple(float(s / c) if c else math.nan for s, c in zip(sums, counts, strict=True))
+
+
+def _demo_history_calls() -> Any:
+    """Return the demo city's simulated history as a calls frame (simulated on first use)."""
+    from heartops.analysis.demand_grid import eligible_calls_frame
+    from heartops.history import ensure_demo_history
+    from heartops.store import open_store
+
+    with open_store(f"sqlite:///{ensure_demo_history()}") as store:
+        return eligible_calls_frame(store)
 
 
 def charts_widget(db_url: str | None, *, store: Callable[[], Store] | None = None

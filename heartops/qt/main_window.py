@@ -45,12 +45,22 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from heartops.core.errors import HeartopsError
 from heartops.core.geo import GeoPoint
 from heartops.qt.charts import ChartsWidget
+from heartops.qt.coverage_dock import CoverageDock
 from heartops.qt.export_dialog import AskJob, Exporter, ask_export_job
 from heartops.qt.map_view import LAYERS, LIVE_LAYERS, MapView, short_post_name
 from heartops.qt.panels.command_line import CommandLinePanel
 from heartops.qt.panels.controller import BoardController
 from heartops.qt.panels.ports import CommandPort, ReasonProvider, SessionPort
-from heartops.qt.ports import ZONE_METRICS, ExportPort, ZoneMetric, ZoneMetricsPort
+from heartops.qt.ports import (
+    ZONE_METRICS,
+    CoverageGrid,
+    CoveragePort,
+    CoverageReading,
+    ExportPort,
+    PostsPlanResult,
+    ZoneMetric,
+    ZoneMetricsPort,
+)
 from heartops.qt.theme import DEFAULT_THEME, Theme, apply_stylesheet, map_palette
 
 if TYPE_CHECKING:
@@ -226,6 +236,10 @@ class MainWindow(QtWidgets.QMainWindow):
         Runs File → Export… (off the UI thread); ``None`` leaves the menu item disabled.
     zone_metrics
         Per-zone figures for View → Colour beats by; ``None`` leaves that menu out.
+    coverage
+        Coverage of the history's demand by the free units (with ``session``): the Coverage
+        dock, View → Coverage cells and the recommendation's "Cover −%" column; ``None``
+        leaves them out.
     ask_export
         Shows the export dialog and returns the job (tests inject one).
     parent
@@ -256,6 +270,7 @@ class MainWindow(QtWidgets.QMainWindow):
         start_live: bool = True,
         exports: ExportPort | None = None,
         zone_metrics: ZoneMetricsPort | None = None,
+        coverage: CoveragePort | None = None,
         ask_export: AskJob = ask_export_job,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
@@ -301,6 +316,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.charts = charts
         if charts is not None:
             self._build_charts_dock(charts)
+        self.coverage: CoverageDock | None = None
+        self.coverage_cells_minutes: float | None = None
+        if coverage is not None and session is not None:
+            self._build_coverage_dock(coverage, session)
         self._build_menus()
         self.set_theme(theme)
         self.resize(*_DEFAULT_SIZE)
@@ -308,6 +327,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._restore_layout()
         if self.board is not None and start_live:
             self.board.start()
+        if self.coverage is not None:
+            self.coverage.start()  # the history loads on the dock's worker
 
     # -- construction -----------------------------------------------------------------------
 
@@ -405,6 +426,7 @@ class MainWindow(QtWidgets.QMainWindow):
             action.toggled.connect(lambda on, name=layer: self.map_view.set_layer_visible(name, on))
             self.layer_actions[layer] = action
         self.choropleth_actions = self._choropleth_menu(view_menu)
+        self.coverage_cell_actions = self._coverage_menu(view_menu)
         view_menu.addSeparator()
         panel = self.posts_dock.toggleViewAction()
         panel.setText("Posts panel")
@@ -544,6 +566,8 @@ class MainWindow(QtWidgets.QMainWindow):
         palette = map_palette(theme)
         self.map_view.set_palette(palette)
         self.theme_actions[theme].setChecked(True)
+        if self.coverage is not None:
+            self.coverage.set_theme(theme)
         if self.board is not None:
             self.board.queue.model.set_priority_colours(palette.priority_fill)
             self.light_action.setChecked(theme == Theme.LIGHT)
@@ -605,6 +629,85 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.hide()
         dock.toggleViewAction().setShortcut(QtGui.QKeySequence("Ctrl+Shift+C"))
         charts.message.connect(self.show_status)
+
+    def _build_coverage_dock(self, port: CoveragePort, session: SessionPort) -> None:
+        """Add the Coverage dock (tabbed with the recommendation) and its map and costs."""
+        dock = CoverageDock(port, lambda: (session.board, session.now),
+                            thread_prefix=f"{WORKER_THREAD_PREFIX}-coverage", theme=self.theme)
+        self.coverage = dock
+        added = self._add_dock("coverage", "Coverage", dock,
+                               QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.docks["recommendation"], added)
+        self.docks["recommendation"].raise_()
+        dock.loaded.connect(self._on_coverage_loaded)
+        dock.reading_shown.connect(self._on_coverage_reading)
+        dock.plan_shown.connect(self._on_posts_planned)
+        dock.move_up_requested.connect(self._show_move_up)
+        dock.message.connect(self.show_status)
+        if self.board is not None:
+            self.board.set_coverage(port)
+
+    def _on_coverage_loaded(self, grid: CoverageGrid) -> None:
+        self.map_view.set_coverage_cells(grid.lon, grid.lat, grid.radius_m)
+        if self.board is not None:
+            self.board.refresh_coverage_costs()
+
+    def _on_coverage_reading(self, reading: CoverageReading) -> None:
+        minutes = self.coverage_cells_minutes
+        if minutes is not None and minutes in reading.covered:
+            self.map_view.show_coverage(reading.covered[minutes], reading.demand, minutes)
+
+    def show_coverage_cells(self, minutes: float | None) -> None:
+        """Show the demand cells covered within ``minutes`` and those not (``None``: hide).
+
+        The cells follow the Coverage dock's readings (every few seconds); until the first
+        reading arrives nothing is drawn.
+        """
+        self.coverage_cells_minutes = minutes
+        action = self.coverage_cell_actions.get(minutes)
+        if action is not None:
+            action.setChecked(True)
+        if minutes is None:
+            self.map_view.clear_coverage()
+            return
+        reading = None if self.coverage is None else self.coverage.reading
+        if reading is not None:
+            self._on_coverage_reading(reading)
+        else:
+            self.show_status("Coverage cells appear with the first coverage reading…")
+
+    def _on_posts_planned(self, result: PostsPlanResult) -> None:
+        self.map_view.show_planned_posts(
+            [(p.lat, p.lon, p.label) for p in result.exact.posts],
+            [(p.lat, p.lon, p.label) for p in result.greedy.posts])
+        self.show_status(f"Plan posts, k={result.k}, {result.minutes:g} min: exact "
+                         f"{100 * result.exact.share:.1f}% · greedy "
+                         f"{100 * result.greedy.share:.1f}% · today "
+                         f"{100 * result.current.share:.1f}% of the week's demand")
+
+    def _show_move_up(self, lat: float, lon: float, label: str) -> None:
+        minutes = "/".join(f"{m:g}" for m in ISOCHRONE_MINUTES)
+        self.request_isochrones(GeoPoint(lat, lon), label=f"move-up {label}",
+                                marker=f"{label} · {minutes} min")
+
+    def _coverage_menu(self, view_menu: QtWidgets.QMenu) -> dict[float | None, QtGui.QAction]:
+        """Add View → Coverage cells (only with a Coverage dock)."""
+        if self.coverage is None:
+            return {}
+        menu = view_menu.addMenu("Co&verage cells")
+        menu.setObjectName("coverageCellsMenu")
+        group = QtGui.QActionGroup(self)
+        group.setExclusive(True)
+        actions: dict[float | None, QtGui.QAction] = {}
+        for minutes, title in ((None, "Off"), (8.0, "Covered within 8 min"),
+                               (12.0, "Covered within 12 min")):
+            action = menu.addAction(title)
+            action.setCheckable(True)
+            action.setChecked(minutes is None)
+            action.triggered.connect(lambda _checked=False, m=minutes: self.show_coverage_cells(m))
+            group.addAction(action)
+            actions[minutes] = action
+        return actions
 
     def _arrange_docks(self) -> None:
         """Size the board's docks for 1280×800: the map keeps the middle (saved layouts win)."""
@@ -856,6 +959,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.board.close()  # before the worker: no new rankings are asked for
         if self.charts is not None:
             self.charts.shutdown()
+        if self.coverage is not None:
+            self.coverage.shutdown()
         if self.exporter is not None:
             self.exporter.shutdown()  # cancels a running export: nothing half-written stays
         self._choropleth_serial += 1

@@ -69,6 +69,14 @@ CHOROPLETH_CLASSES = 5
 CHOROPLETH_COLOURS: tuple[str, ...] = ("#2c7bb674", "#7fbcd274", "#f4e28a74", "#f59e4c74",
                                        "#d7301f74")
 
+#: Demand cells a free team reaches in time, and those none reaches (translucent: streets
+#: show through; the same in both themes, like the choropleth ramp).
+COVERED_FILL = "#43a047a8"
+UNCOVERED_FILL = "#e53935c8"
+#: Posts chosen by View → Plan posts: exact (filled star) and greedy (hollow diamond).
+PLAN_EXACT_COLOUR = "#ffd54f"
+PLAN_GREEDY_COLOUR = "#4fc3f7"
+
 #: Layers the user can switch on and off.
 LAYERS = ("roads", "zones", "posts")
 #: Live layers, switched with the same :meth:`MapView.set_layer_visible`.
@@ -78,12 +86,14 @@ __all__ = ["LAYERS", "LIVE_LAYERS", "CallMarker", "MapView", "UnitMarker"]
 
 # Stacking order, bottom to top: drive-time areas under the roads so streets stay readable.
 _Z_CHOROPLETH = -1.0  # beat fills under the drive-time areas
+_Z_COVERAGE = -0.5  # coverage cells over the beat fills, under the drive-time areas
 _Z_ISOCHRONE = 0.0
 _Z_ROADS = 10.0  # + (4 - class): freeways on top of local streets
 _Z_BEATS = 20.0
 _Z_DISTRICTS = 21.0
 _Z_ORIGIN = 29.0  # under the posts: a post's own marker stays visible on its start point
 _Z_POSTS = 30.0
+_Z_PLAN = 31.0  # planned posts over today's posts: a chosen existing post reads as chosen
 _Z_LABELS = 40.0
 
 _ZOOM_STEP = 1.5
@@ -285,6 +295,11 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         self._beat_shapes: list[tuple[str, Any]] = []  # (zone_id, projected geometry)
         self.choropleth_items: list[QtWidgets.QGraphicsPathItem] = []
         self._choropleth_classes: dict[str, int] = {}
+        self._cell_rings: list[QtGui.QPolygonF] = []
+        self.coverage_items: dict[str, QtWidgets.QGraphicsPathItem] = {}
+        self.coverage_minutes: float | None = None
+        self._coverage_key: bytes | None = None
+        self.plan_items: dict[str, pg.ScatterPlotItem] = {}
         self._setup_canvas()
         self.live = LiveLayers(self._view, palette=palette,
                                tables=tables if tables is not None else default_tables(),
@@ -602,6 +617,139 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         return next((str(item.data(1)) for item in self.choropleth_items
                      if item.data(0) == index), None)
 
+    # -- coverage cells and planned posts ------------------------------------------------
+
+    def set_coverage_cells(self, lon: npt.ArrayLike, lat: npt.ArrayLike,
+                           radius_m: float) -> None:
+        """Take the demand cells once: hexagons of ``radius_m`` around the given centres.
+
+        Pointy-top, like :class:`heartops.analysis.demand_grid.HexGrid`; the centres are
+        projected with the map's own transformer, so the cells sit where the grid has them.
+        """
+        self._require_network("set_coverage_cells")
+        x, y = self.project_arrays(lon, lat)
+        angles = np.radians(30.0 + 60.0 * np.arange(6))
+        xs = x[:, None] + radius_m * np.cos(angles)[None, :]
+        ys = y[:, None] + radius_m * np.sin(angles)[None, :]
+        self._cell_rings = [QtGui.QPolygonF([QtCore.QPointF(px, py)
+                                             for px, py in zip(rx, ry, strict=True)])
+                            for rx, ry in zip(xs, ys, strict=True)]
+        self.clear_coverage()
+
+    @property
+    def coverage_cell_count(self) -> int:
+        """How many demand cells the map knows (0 before :meth:`set_coverage_cells`)."""
+        return len(self._cell_rings)
+
+    def show_coverage(self, covered: npt.ArrayLike, demand: npt.ArrayLike,
+                      minutes: float) -> bool:
+        """Fill the cells with demand: covered ones green, the others red (two items).
+
+        Redrawn only when the covered or demand cells differ from those shown, so calling
+        it with every coverage reading costs nothing while nothing moved.
+
+        Returns
+        -------
+        bool
+            Whether the layer was redrawn.
+        """
+        mask = np.asarray(covered, dtype=bool)
+        wanted = np.asarray(demand, dtype=float) > 0
+        if mask.size != len(self._cell_rings) or wanted.size != mask.size:
+            raise ValueError(f"coverage of {mask.size} cells for a map of "
+                             f"{len(self._cell_rings)} cells")
+        key = np.packbits(mask & wanted).tobytes() + np.packbits(wanted).tobytes() + \
+            str(minutes).encode()
+        if key == self._coverage_key and self.coverage_items:
+            return False
+        self.clear_coverage(update_legend=False)
+        self._coverage_key = key
+        self.coverage_minutes = float(minutes)
+        for name, cells, colour in (("covered", mask & wanted, COVERED_FILL),
+                                    ("uncovered", ~mask & wanted, UNCOVERED_FILL)):
+            path = QtGui.QPainterPath()
+            for index in np.flatnonzero(cells):
+                path.addPolygon(self._cell_rings[index])
+                path.closeSubpath()
+            item = QtWidgets.QGraphicsPathItem(path)
+            item.setBrush(pg.mkBrush(colour))
+            item.setPen(pg.mkPen(None))
+            item.setZValue(_Z_COVERAGE)
+            item.setData(0, int(cells.sum()))
+            self.coverage_items[name] = item
+            self._view.addItem(item, ignoreBounds=True)
+        self._fill_legend()
+        return True
+
+    def clear_coverage(self, *, update_legend: bool = True) -> None:
+        """Remove the coverage cells."""
+        for item in self.coverage_items.values():
+            self._view.removeItem(item)
+        had = bool(self.coverage_items)
+        self.coverage_items = {}
+        self._coverage_key = None
+        if update_legend and had:
+            self.coverage_minutes = None
+            self._fill_legend()
+
+    def show_planned_posts(self, exact: Sequence[tuple[float, float, str]],
+                           greedy: Sequence[tuple[float, float, str]] = ()) -> None:
+        """Mark the posts a plan chose: ``(lat, lon, label)`` each, one item per method."""
+        self.clear_planned_posts(update_legend=False)
+        for name, points, symbol, size in (("exact", exact, "star", 20),
+                                           ("greedy", greedy, "d", 12)):
+            if not points:
+                continue
+            xy = np.array([self.to_xy(lat, lon) for lat, lon, _ in points])
+            item = pg.ScatterPlotItem(xy[:, 0], xy[:, 1], symbol=symbol, size=size,
+                                      data=[label for _, _, label in points])
+            item.setZValue(_Z_PLAN + (0.5 if name == "exact" else 0.0))
+            item.setToolTip(f"Planned posts ({name})")
+            self.plan_items[name] = item
+            self._view.addItem(item, ignoreBounds=True)
+        self._style_plan()
+        self._fill_legend()
+
+    def clear_planned_posts(self, *, update_legend: bool = True) -> None:
+        """Remove the planned posts."""
+        for item in self.plan_items.values():
+            self._view.removeItem(item)
+        had = bool(self.plan_items)
+        self.plan_items = {}
+        if update_legend and had:
+            self._fill_legend()
+
+    def _style_plan(self) -> None:
+        background = self._palette.background
+        for name, item in self.plan_items.items():
+            colour = PLAN_EXACT_COLOUR if name == "exact" else PLAN_GREEDY_COLOUR
+            if name == "exact":
+                item.setBrush(pg.mkBrush(colour))
+                item.setPen(pg.mkPen(background, width=1.2))
+            else:  # hollow: an exact star on the same site stays visible inside it
+                item.setBrush(pg.mkBrush(None))
+                item.setPen(pg.mkPen(colour, width=2))
+
+    def _coverage_legend_entries(self) -> list[LegendEntry]:
+        entries = []
+        if self.coverage_items and self.coverage_minutes is not None:
+            minutes = f"{self.coverage_minutes:g}"
+            entries.append(LegendEntry(
+                f"Demand covered ≤ {minutes} min", (LegendSwatch(
+                    "area", pg.mkPen(None), pg.mkBrush(COVERED_FILL)),), "Map"))
+            entries.append(LegendEntry(
+                f"Demand not covered ≤ {minutes} min", (LegendSwatch(
+                    "area", pg.mkPen(None), pg.mkBrush(UNCOVERED_FILL)),), "Map"))
+        if "exact" in self.plan_items:
+            entries.append(LegendEntry("Planned post (exact)", (LegendSwatch(
+                "marker", pg.mkPen(self._palette.background), pg.mkBrush(PLAN_EXACT_COLOUR),
+                "star"),), "Map"))
+        if "greedy" in self.plan_items:
+            entries.append(LegendEntry("Planned post (greedy)", (LegendSwatch(
+                "marker", pg.mkPen(PLAN_GREEDY_COLOUR, width=2), pg.mkBrush(None), "d"),),
+                "Map"))
+        return entries
+
     # -- live layers: units, calls, selection, route -----------------------------------------
 
     def set_units(self, units: Sequence[UnitMarker]) -> None:
@@ -814,6 +962,7 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
             label.setColor(pal.post_label)
             label.fill = pg.mkBrush(pal.label_background)  # readable over dense streets
         self._style_isochrones()
+        self._style_plan()
         self.live.set_palette(pal)
         self._style_overlays()
 
@@ -844,7 +993,8 @@ class MapView(pg.GraphicsView):  # type: ignore[misc]
         self.legend.set_colours(text=pal.legend_text,
                                 background=_translucent(pal.legend_background),
                                 border=pal.legend_border)
-        self.legend.set_entries(self._static_legend_entries() + self.live.legend_entries())
+        self.legend.set_entries(self._static_legend_entries() + self._coverage_legend_entries()
+                                + self.live.legend_entries())
         self.live.label_item.keep_out_changed()
 
     def _static_legend_entries(self) -> list[LegendEntry]:

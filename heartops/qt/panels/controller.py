@@ -48,6 +48,7 @@ from heartops.core.board import (
 from heartops.core.errors import HeartopsError, OverrideReasonRequired
 from heartops.core.geo import GeoPoint
 from heartops.core.recommend import Recommendation
+from heartops.qt.coverage_snapshot import coverage_snapshot
 from heartops.qt.map_layers import FLASH_INTERVAL_MS, CallMarker, UnitMarker
 from heartops.qt.map_view import MapView
 from heartops.qt.panels.alerts import AlertBanner, AlertsPanel
@@ -59,10 +60,12 @@ from heartops.qt.panels.recommendation import (
     RecommendationPanel,
     RecommendationSignals,
     RouteResult,
+    run_coverage_costs,
     run_recommendation,
 )
 from heartops.qt.panels.style import format_timer, short_call_id
 from heartops.qt.panels.units import UnitBoardPanel
+from heartops.qt.ports import CoveragePort
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,8 @@ class BoardController(QtCore.QObject):
         self._signals = RecommendationSignals(self)
         self._signals.ranked.connect(self._on_ranked)
         self._signals.routed.connect(self._on_routed)
+        self._signals.costed.connect(self._on_costed)
+        self._coverage: CoveragePort | None = None
         self._timer = self._make_timer(tick_ms, self._on_timer)
         self._flash_timer = self._make_timer(FLASH_INTERVAL_MS, self._blink)
         self._recompute_timer = self._make_timer(RECOMPUTE_MS, self._request_recommendation)
@@ -405,7 +410,37 @@ class BoardController(QtCore.QObject):
         if self.recommendation.result is None:  # the first ranking since the call was picked
             self.last_latency_ms = (now - self._selected_at) * 1000.0
         self.recommendation.show_result(result, (now - self._asked_at) * 1000.0)
+        self._request_costs(result)
         self.recommendation_shown.emit(result)
+
+    # -- coverage cost of each ranked unit ("Cover −%") ------------------------------------
+
+    def set_coverage(self, port: CoveragePort | None) -> None:
+        """Show each ranked unit's coverage cost, computed by ``port`` after each ranking."""
+        self._coverage = port
+        self.recommendation.ranked_model.set_costs(None, available=port is not None)
+        self.recommendation.show_cover_column(port is not None)
+        self.refresh_coverage_costs()
+
+    def refresh_coverage_costs(self) -> None:
+        """Ask for the shown ranking's coverage costs again (the service just loaded)."""
+        result = self.recommendation.result
+        if result is not None and result.serial == self._wanted_serial:
+            self._request_costs(result)
+
+    def _request_costs(self, result: RecommendationResult) -> None:
+        if self._coverage is None or self._closed or result.recommendation is None:
+            return
+        # The snapshot is taken here, on the main thread, with the ranking it goes with.
+        snapshot = coverage_snapshot(self.session.board, self.session.now, result.serial)
+        self._submit(run_coverage_costs, self._coverage, snapshot, result.call_id,
+                     self._signals, self._is_wanted)
+
+    def _on_costed(self, serial: int, call_id: str, costs: object) -> None:
+        if self._closed or serial != self._wanted_serial or call_id != self.selected_call:
+            return  # stale: the ranking it belongs to was replaced
+        self.recommendation.ranked_model.set_costs(
+            costs if isinstance(costs, dict) else None, available=True)
 
     def _on_routed(self, route: RouteResult) -> None:
         if self._closed or route.serial != self._wanted_serial or \

@@ -629,10 +629,21 @@ def _local(when: datetime, zone: Any) -> datetime:
 # -- recommendation --------------------------------------------------------------------------
 
 
+COVER_TITLE = "Cover −%"
+"""Title of the ranked units' coverage-cost column."""
+
+
 class RankedModel(RowTableModel[RankedUnit]):
-    """Units that can take the selected call, best first."""
+    """Units that can take the selected call, best first.
+
+    The "Cover −%" column shows, per in-person unit, the share of this hour's expected demand
+    that would lose 12-minute coverage if that unit went (:meth:`set_costs`; blank until the
+    costs arrive, "—" for phone units, which cover nothing by driving).
+    """
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        self.costs: dict[str, float] | None = None
+        self._costs_available = False
         super().__init__([
             Column("#", lambda r: str(r.rank), lambda r: _TOP if r.rank == 1 else _NO_STYLE,
                    sort_key=lambda r: r.rank, align=_CENTER),
@@ -640,8 +651,40 @@ class RankedModel(RowTableModel[RankedUnit]):
             Column("ETA", _eta_text, sort_key=lambda r: r.seconds, align=_RIGHT,
                    header_tip="Drive time in minutes"),
             Column("km", _km_text, align=_RIGHT, header_tip="Drive distance"),
+            Column(COVER_TITLE, self._cover_text, align=_RIGHT, tooltip=self._cover_tip,
+                   header_tip="Share of this hour's expected eligible demand that loses "
+                              "12-minute coverage if this unit goes"),
             Column("Why", _why_text, tooltip=lambda r: r.explanation),
         ], key=lambda r: r.unit_id, parent=parent)
+
+    def set_costs(self, costs: dict[str, float] | None, *, available: bool = True) -> None:
+        """Show coverage costs (``unit_id -> share``); ``None`` blanks the column."""
+        self.costs = None if costs is None else dict(costs)
+        self._costs_available = available
+        self.rerender()
+
+    def update(self, rows: Sequence[RankedUnit], changed: Collection[str] = ()) -> bool:
+        """Show ``rows``; costs of another set of units are dropped (a new call)."""
+        if self.costs is not None and {r.unit_id for r in rows} != set(self._keys):
+            self.costs = None
+        return super().update(rows, changed)
+
+    def _cover_text(self, row: RankedUnit) -> str:
+        if row.eta is None:
+            return "—"  # a phone unit: it covers no area by driving
+        cost = None if self.costs is None else self.costs.get(row.unit_id)
+        return "" if cost is None else f"{100 * cost:.1f}"
+
+    def _cover_tip(self, row: RankedUnit) -> str:
+        if row.eta is None:
+            return "Phone unit: no drive-time coverage to lose"
+        if not self._costs_available:
+            return "No coverage service on this desk"
+        cost = None if self.costs is None else self.costs.get(row.unit_id)
+        if cost is None:
+            return "Coverage cost: computing (or the history is still loading)"
+        return (f"If {row.unit_id} goes, {100 * cost:.1f}% of this hour's expected demand "
+                "is no longer within 12 minutes of a free team")
 
 
 _TOP = CellStyle("#2e7d32", "#f4f7fa", bold=True)

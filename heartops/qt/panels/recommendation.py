@@ -27,10 +27,11 @@ from PySide6 import QtCore, QtWidgets
 from heartops.core.board import RecommendationRequest, RecommendationResult, compute_recommendation
 from heartops.core.errors import HeartopsError
 from heartops.core.recommend import LeftOutReason
-from heartops.qt.panels.models import KEY_ROLE, LeftOutModel, RankedModel
+from heartops.qt.panels.models import COVER_TITLE, KEY_ROLE, LeftOutModel, RankedModel
 from heartops.qt.panels.ports import RoutePlanner
 from heartops.qt.panels.style import DIM_TEXT, ERROR_TEXT, OK_TEXT
 from heartops.qt.panels.views import BoardTable
+from heartops.qt.ports import CoveragePort, CoverageSnapshot
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class RecommendationSignals(QtCore.QObject):
 
     ranked = QtCore.Signal(object)
     routed = QtCore.Signal(object)
+    #: ``(serial, call_id, {unit_id: share} or None)``: the ranking's coverage costs.
+    costed = QtCore.Signal(int, str, object)
 
 
 def run_recommendation(request: RecommendationRequest, planner: RoutePlanner,
@@ -85,6 +88,27 @@ def run_recommendation(request: RecommendationRequest, planner: RoutePlanner,
     signals.routed.emit(RouteResult(request.serial, request.call_id, top.unit_id,
                                     np.asarray(route.lon, dtype=float),
                                     np.asarray(route.lat, dtype=float)))
+
+
+def run_coverage_costs(port: CoveragePort, snapshot: CoverageSnapshot, call_id: str,
+                       signals: RecommendationSignals,
+                       is_wanted: Callable[[int], bool]) -> None:
+    """Worker body: each free unit's coverage cost, for the ranking ``snapshot.serial``.
+
+    Runs after the ranking on the same worker, so a ranking is never held up by it; skipped
+    when a newer ranking was asked for meanwhile. ``None`` (the service still loading, or a
+    failure) leaves the column blank.
+    """
+    if not is_wanted(snapshot.serial):
+        return
+    try:
+        costs = port.unit_costs(snapshot)
+    except HeartopsError:
+        costs = None
+    except Exception:
+        sys.excepthook(*sys.exc_info())  # a bug: where slot errors go (a demo run fails)
+        costs = None
+    signals.costed.emit(snapshot.serial, call_id, None if costs is None else dict(costs))
 
 
 class RecommendationPanel(QtWidgets.QWidget):
@@ -138,7 +162,9 @@ class RecommendationPanel(QtWidgets.QWidget):
     def _ranked_view(self) -> BoardTable:
         view = BoardTable("rankedView", self)
         view.setModel(self.ranked_model)
-        view.set_column_widths({0: 26, 1: 62, 2: 44, 3: 40})
+        view.set_column_widths({0: 26, 1: 62, 2: 44, 3: 40, 4: 74})
+        # The coverage cost column shows once a coverage service is wired (show_cover_column).
+        view.setColumnHidden(self.ranked_model.column_of(COVER_TITLE), True)
         view.enter_pressed.connect(lambda _i: self._assign_chosen())
         view.doubleClicked.connect(lambda _i: self._assign_chosen())
         view.selectionModel().currentRowChanged.connect(lambda *_: self._label_button())
@@ -157,6 +183,10 @@ class RecommendationPanel(QtWidgets.QWidget):
         layout.addLayout(row)
         layout.addWidget(self.left_out_label)
         layout.addWidget(self.left_out_view, 2)
+
+    def show_cover_column(self, visible: bool) -> None:
+        """Show or hide the "Cover −%" column (shown when the desk has a coverage service)."""
+        self.ranked_view.setColumnHidden(self.ranked_model.column_of(COVER_TITLE), not visible)
 
     # -- showing --
 
