@@ -651,6 +651,7 @@ class Board:
         self._deferred = _Deferred()
         self._screens: dict[str, tuple[Call, datetime, EligibilityResult]] = {}
         self._headings: dict[str, float | None] = {}  # from the last fix; not part of a state
+        self._shifts: dict[str, tuple[Unit, datetime, bool]] = {}
         self._alerts_at: tuple[datetime, tuple[BoardAlert, ...]] | None = None
 
     # -- subscribing ---------------------------------------------------------------------------
@@ -1016,8 +1017,7 @@ class Board:
         if state is None:
             return None
         level = self._status_level(unit_id, state, at)
-        return (level, self._avl_stale(unit_id, state, at), on_shift(
-            self._units[unit_id], at, self.tables.timezone))
+        return (level, self._avl_stale(unit_id, state, at), self._on_shift(unit_id, at))
 
     def _call_mark(self, call_id: str, at: datetime) -> TimerLevel | None:
         call = self._calls.get(call_id)
@@ -1105,10 +1105,12 @@ class Board:
             if call.call_id in busy:
                 continue
             verdict = self._screen(call, at)
-            unmet = None if verdict.eligible_programs else ledger_outcome(verdict, served=False)
-            rows.append(QueueRow(call=call, age_s=call.age(at).total_seconds(),
-                                 level=self.thresholds.wait_level(call.priority, call.age(at)),
-                                 eligible_programs=verdict.eligible_programs,
+            programs = verdict.eligible_programs
+            unmet = None if programs else ledger_outcome(verdict, served=False)
+            age = call.age(at)
+            rows.append(QueueRow(call=call, age_s=age.total_seconds(),
+                                 level=self.thresholds.wait_level(call.priority, age),
+                                 eligible_programs=programs,
                                  heart_eligible=verdict.heart_eligible, unmet=unmet))
         rows.sort(key=lambda r: _call_order(r.call))
         return rows
@@ -1152,7 +1154,7 @@ class Board:
             zone_id=self._zone(unit_id, state.position),
             avl_age_s=None if age is None else age.total_seconds(),
             avl_stale=self._avl_stale(unit_id, state, at),
-            on_shift=on_shift(unit, at, self.tables.timezone),
+            on_shift=self._on_shift(unit_id, at),
             heading_deg=self._headings.get(unit_id))
 
     def follow_ups(self, at: datetime | None = None) -> list[FollowUpRow]:
@@ -1209,6 +1211,17 @@ class Board:
     def _now(self, at: datetime | None) -> datetime:
         return ensure_utc(self.clock.now() if at is None else at, what="board time")
 
+    def _on_shift(self, unit_id: str, at: datetime) -> bool:
+        # Shifts start and end on the minute: one local-time test per unit and minute.
+        unit = self._units[unit_id]
+        minute = at.replace(second=0, microsecond=0)
+        cached = self._shifts.get(unit_id)
+        if cached is not None and cached[0] is unit and cached[1] == minute:
+            return cached[2]
+        verdict = on_shift(unit, at, self.tables.timezone)
+        self._shifts[unit_id] = (unit, minute, verdict)
+        return verdict
+
     def _screen(self, call: Call, at: datetime) -> EligibilityResult:
         # Programs open and close on the minute: a call's screen holds for its minute, so the
         # queue (asked every tick) screens each call once a minute, not once a tick.
@@ -1249,7 +1262,7 @@ class Board:
         Out of service at the end of a shift is the schedule, not a break running long.
         """
         if self.tables.status(state.status).call is CallLink.NONE and \
-                not on_shift(self._units[unit_id], at, self.tables.timezone):
+                not self._on_shift(unit_id, at):
             return TimerLevel.NORMAL
         return self.thresholds.status_level(state.status, state.time_in_status(at))
 

@@ -46,6 +46,8 @@ def ensure_utc(when: datetime, *, what: str = "time") -> datetime:
     NaiveDatetimeError
         When ``when`` has no time zone.
     """
+    if when.tzinfo is UTC:
+        return when  # the common case (the board asks thousands of times a tick): no copy
     if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
         raise NaiveDatetimeError(
             f"{what} must be timezone-aware (UTC), got naive {when.isoformat()}")

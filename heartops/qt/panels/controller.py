@@ -30,7 +30,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
@@ -71,6 +71,9 @@ log = logging.getLogger(__name__)
 
 #: Live tick: how often the shift advances and the board repaints.
 TICK_MS = 250
+#: Call markers move only when calls change; their age labels (whole minutes) are redrawn at
+#: most this often (simulated), not on every tick: 200 markers cost 3 ms a redraw.
+CALL_AGES_REFRESH = timedelta(seconds=30)
 #: A ranking made stale by moving units is recomputed at most this often.
 RECOMPUTE_MS = 750
 #: A stall longer than this (a debugger, a suspended laptop) is not replayed in one jump.
@@ -153,6 +156,7 @@ class BoardController(QtCore.QObject):
         self._asked_at = 0.0
         self._headings: dict[str, _Heading] = {}
         self._call_marks: tuple[tuple[str, bool, int], ...] | None = None
+        self._calls_drawn_at: datetime | None = None
         self._emergencies: set[str] = set()
         self._flash_on = True
         self._signals = RecommendationSignals(self)
@@ -269,7 +273,9 @@ class BoardController(QtCore.QObject):
         self._watch_emergencies(alerts)
         if change.units or all_units:
             self._show_units(unit_rows, at)
-        self._show_calls(queue_rows, at)
+        if change.calls or self._calls_drawn_at is None \
+                or at - self._calls_drawn_at >= CALL_AGES_REFRESH:
+            self._show_calls(queue_rows, at)
         self._follow_recommendation(change)
         self._follow_call_detail(change)
 
@@ -309,6 +315,7 @@ class BoardController(QtCore.QObject):
                                r.call.priority.value, r.age_s, True,
                                tables.call_type(r.call.call_type).label)
                     for r in board.active_calls(at)]
+        self._calls_drawn_at = at
         # The map labels ages in whole minutes: redraw when one ticks over, or calls changed.
         marks = tuple((m.call_id, m.assigned, int(m.age_s // 60)) for m in markers)
         if marks == self._call_marks:

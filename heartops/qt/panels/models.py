@@ -95,6 +95,8 @@ class Column(Generic[RowT]):
     tooltip: Callable[[RowT], str] | None = None
     align: QtCore.Qt.AlignmentFlag = _LEFT
     header_tip: str = ""
+    ticks: bool = False
+    """The cell changes with time alone (a timer): rendered again on every update."""
 
 
 _Cell = tuple[str, CellStyle]
@@ -131,13 +133,20 @@ class RowTableModel(QtCore.QAbstractTableModel, Generic[RowT]):
         The stable id of a row.
     parent
         The Qt parent.
+    unchanged
+        What a row's cells depend on besides time. A row whose value is the same as at the
+        last update only renders its ``ticks`` columns again: 200 waiting calls change only
+        their timers from one tick to the next.
     """
 
     def __init__(self, columns: Sequence[Column[RowT]], key: Callable[[RowT], str],
-                 parent: QtCore.QObject | None = None) -> None:
+                 parent: QtCore.QObject | None = None, *,
+                 unchanged: Callable[[RowT], object] | None = None) -> None:
         super().__init__(parent)
         self._columns = list(columns)
         self._key = key
+        self._unchanged = unchanged
+        self._marks: dict[str, object] = {}
         self._rows: list[RowT] = []
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
@@ -200,7 +209,7 @@ class RowTableModel(QtCore.QAbstractTableModel, Generic[RowT]):
             Whether rows were added, removed or reordered (a ``layoutChanged``).
         """
         keys = [self._key(row) for row in rows]
-        cells = [self._render(row) for row in rows]
+        cells = self._render_rows(rows, keys)
         if keys == self._keys:
             dirty = [i for i, key in enumerate(keys)
                      if cells[i] != self._cells[i] or key in changed]
@@ -221,6 +230,25 @@ class RowTableModel(QtCore.QAbstractTableModel, Generic[RowT]):
                 self._cells[i] = cells
                 dirty.append(i)
         self._emit_rows(dirty)
+
+    def _render_rows(self, rows: Sequence[RowT], keys: list[str]) -> list[tuple[_Cell, ...]]:
+        if self._unchanged is None:
+            return [self._render(row) for row in rows]
+        marks = {key: self._unchanged(row) for key, row in zip(keys, rows, strict=True)}
+        cells = []
+        for key, row in zip(keys, rows, strict=True):
+            i = self._index.get(key)
+            if i is None or key not in self._marks or self._marks[key] != marks[key]:
+                cells.append(self._render(row))
+                continue
+            old = self._cells[i]
+            cells.append(tuple(self._render_cell(column, row) if column.ticks else old[j]
+                               for j, column in enumerate(self._columns)))
+        self._marks = marks
+        return cells
+
+    def _render_cell(self, column: Column[RowT], row: RowT) -> _Cell:
+        return column.text(row), column.style(row) if column.style else _NO_STYLE
 
     def _render(self, row: RowT) -> tuple[_Cell, ...]:
         return tuple((column.text(row), column.style(row) if column.style else _NO_STYLE)
@@ -345,9 +373,10 @@ class QueueModel(RowTableModel[QueueRow]):
                    header_tip="Programs that can take the call now"),
             Column("Zone", lambda r: r.call.zone_id or "—"),
             Column("Waiting", lambda r: format_timer(r.age_s), lambda r: level_style(r.level),
-                   sort_key=lambda r: r.age_s, align=_RIGHT,
+                   sort_key=lambda r: r.age_s, align=_RIGHT, ticks=True,
                    header_tip="Time since the call was received (amber: warning, red: alert)"),
-        ], key=lambda r: r.call_id, parent=parent)
+        ], key=lambda r: r.call_id, parent=parent,
+            unchanged=lambda r: (r.call, r.eligible_programs, r.unmet, self._priority_colours))
 
     def set_priority_colours(self, colours: dict[str, str]) -> None:
         """Recolour the priority badges (theme switch)."""
@@ -452,7 +481,7 @@ class UnitModel(RowTableModel[UnitRow]):
                    if r.status.code in tables.statuses else 99,
                    header_tip="Status (shape, colour and words from the status table)"),
             Column("Time", lambda r: format_timer(r.time_in_status_s), self._time_style,
-                   sort_key=lambda r: r.time_in_status_s, align=_RIGHT,
+                   sort_key=lambda r: r.time_in_status_s, align=_RIGHT, ticks=True,
                    header_tip="Time in status (amber: warning, red: alert)"),
             Column("Prog", lambda r: r.unit.program, self._dim),
             Column("Team", lambda r: team_text(r.unit.team), self._dim,
@@ -462,9 +491,11 @@ class UnitModel(RowTableModel[UnitRow]):
             Column("Zone", lambda r: r.zone_id or "—", self._dim),
             Column("AVL", self._avl_text, self._avl_style,
                    sort_key=lambda r: -1.0 if r.avl_age_s is None else r.avl_age_s,
-                   tooltip=self._avl_tip, align=_RIGHT,
+                   tooltip=self._avl_tip, align=_RIGHT, ticks=True,
                    header_tip="Age of the last AVL position (⚠ amber: stale)"),
-        ], key=lambda r: r.unit_id, parent=parent)
+        ], key=lambda r: r.unit_id, parent=parent,
+            unchanged=lambda r: (r.unit, r.state.status, r.state.call_id, r.zone_id,
+                                 r.on_shift, r.status_level, r.avl_stale, self._flash_on))
 
     @property
     def flash_on(self) -> bool:
@@ -736,6 +767,18 @@ class SortKeyProxy(QtCore.QSortFilterProxyModel):
         super().__init__(parent)
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(False)
+        self._arranged: list[int] | None = None  # source rows shown, in order, when last set
+
+    def sort(self, column: int,  # noqa: D102 - Qt's method; the header's click
+             order: QtCore.Qt.SortOrder = QtCore.Qt.SortOrder.AscendingOrder) -> None:
+        self._arranged = None
+        super().sort(column, order)
+
+    def endFilterChange(self,  # noqa: N802, D102 - Qt's name; the panel's filters changed
+                        direction: QtCore.QSortFilterProxyModel.Direction
+                        = QtCore.QSortFilterProxyModel.Direction.Both) -> None:
+        self._arranged = None
+        super().endFilterChange(direction)
 
     def lessThan(self, left: QtCore.QModelIndex | QtCore.QPersistentModelIndex,  # noqa: N802
                  right: QtCore.QModelIndex | QtCore.QPersistentModelIndex) -> bool:
@@ -750,27 +793,24 @@ class SortKeyProxy(QtCore.QSortFilterProxyModel):
         relayout
             Rows were added, removed or reordered (``RowTableModel.update`` said so).
         """
-        if relayout:
+        wanted = self._arrangement()
+        if relayout or wanted != self._arranged:
             self.invalidate()
-            return
-        shown = [self.mapToSource(self.index(i, 0)).row() for i in range(self.rowCount())]
-        root = QtCore.QModelIndex()
-        accepted = {row for row in range(self.sourceModel().rowCount())
-                    if self.filterAcceptsRow(row, root)}
-        if accepted != set(shown) or self._order_changed(shown):
-            self.invalidate()
+            self._arranged = wanted
 
-    def _order_changed(self, shown: list[int]) -> bool:
-        """Whether sorting now would order the ``shown`` source rows differently."""
+    def _arrangement(self) -> list[int]:
+        """Return the source rows that filtering and sorting now would show, in order."""
+        root = QtCore.QModelIndex()
+        rows = [row for row in range(self.sourceModel().rowCount())
+                if self.filterAcceptsRow(row, root)]
         column = self.sortColumn()
         source = self.sourceModel()
         if column < 0 or not isinstance(source, RowTableModel):
-            return False
-        keys = {row: _SortKey(source.sort_key(row, column)) for row in shown}
+            return rows
+        keys = {row: _SortKey(source.sort_key(row, column)) for row in rows}
         # Qt's sort is stable, like Python's: rows with equal keys keep the source order.
-        wanted = sorted(sorted(shown), key=keys.__getitem__,
-                        reverse=self.sortOrder() == QtCore.Qt.SortOrder.DescendingOrder)
-        return wanted != shown
+        return sorted(rows, key=keys.__getitem__,
+                      reverse=self.sortOrder() == QtCore.Qt.SortOrder.DescendingOrder)
 
 
 def _less(a: Any, b: Any) -> bool:

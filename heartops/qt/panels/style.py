@@ -10,6 +10,7 @@ dark desk to a light one must not have to relearn them. Every coloured cell also
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -86,6 +87,7 @@ def status_style(status: UnitStatus, *, flash_on: bool = True) -> CellStyle:
     return CellStyle(status.colour, contrast_text(status.colour), bold=status.emergency)
 
 
+@functools.lru_cache(maxsize=256)  # a handful of colours, asked for every cell on every tick
 def contrast_text(background: str) -> str:
     """Return near-black or near-white, whichever reads better on ``background``."""
     colour = QtGui.QColor(background)
@@ -122,6 +124,7 @@ def format_avl_age(seconds: float | None) -> str:
 _NUMBER = re.compile(r"(\d+)$")
 
 
+@functools.lru_cache(maxsize=4096)  # every call's id, rendered on every tick
 def short_call_id(call_id: str | None) -> str:
     """Return the number dispatchers say for a call (``L1-20261129T1000-000013`` -> ``13``).
 
