@@ -7,10 +7,10 @@ reaches cell ``i`` within T minutes (:class:`~heartops.analysis.coverage.DriveMo
 
 It is solved *exactly* with ``scipy.optimize.milp`` (HiGHS, already a dependency) with a
 relative gap of 0; ``y`` may be continuous in [0, 1] because for any binary ``x`` the best
-``y_i`` is ``min(1, sum_j a_ij x_j)``, which is 0 or 1. Before solving, cells without demand
-or that no candidate reaches are dropped, and cells reached by exactly the same candidates are
-merged (their weights added): same optimum, a much smaller model. The coverage matrix comes
-from one limited single-source search per candidate (:meth:`CoveragePlanner.reach`). A greedy
+``y_i`` is ``min(1, sum_j a_ij x_j)``, which is 0 or 1. (Dropping empty cells and merging
+cells with the same candidates before solving gave no consistent gain: HiGHS's presolve does
+that already, and on the demo city it was as often slower.) The coverage matrix comes from one
+limited single-source search per candidate (:meth:`CoveragePlanner.reach`). A greedy
 answer (add the candidate with the largest marginal covered demand, k times) is given for
 comparison; greedy is guaranteed at least 1 - 1/e of the optimum and usually much closer.
 """
@@ -91,8 +91,9 @@ def coverage_matrix(planner: CoveragePlanner, nodes: npt.ArrayLike,
     return csr_matrix(planner.reach(nodes, minutes).T)
 
 
-def _selection(method: str, matrix: csr_matrix, weights: FloatArray, chosen: Sequence[int],
-               seconds: float, optimal: bool) -> Selection:
+def selection(method: str, matrix: csr_matrix, weights: FloatArray, chosen: Sequence[int],
+              seconds: float, optimal: bool) -> Selection:
+    """Return the :class:`Selection` of ``chosen`` candidates: what they cover of ``weights``."""
     picked = tuple(sorted(int(j) for j in chosen))
     covered_mask = np.asarray(matrix[:, list(picked)].sum(axis=1)).ravel() > 0 if picked \
         else np.zeros(matrix.shape[0], dtype=bool)
@@ -111,8 +112,13 @@ def _check_k(k: int, candidates: int) -> None:
 
 
 def solve_mclp(matrix: csr_matrix, weights: npt.ArrayLike, k: int, *,
-               time_limit_s: float | None = None, reduce: bool = True) -> Selection:
+               time_limit_s: float | None = None) -> Selection:
     """Choose ``k`` columns of ``matrix`` covering the most weight, exactly (HiGHS MILP).
+
+    The model: binary ``x`` per candidate, ``sum x = k``; a cover variable ``y`` per cell with
+    ``y <= sum of x over the candidates covering it``; maximise ``sum w y``. ``y`` may be
+    continuous in ``[0, 1]``: with ``x`` integral the optimum sets it to 0 or 1 anyway, and
+    HiGHS branches on ``k``-many fewer integers.
 
     Parameters
     ----------
@@ -124,9 +130,6 @@ def solve_mclp(matrix: csr_matrix, weights: npt.ArrayLike, k: int, *,
         Number of candidates to choose.
     time_limit_s
         Stop HiGHS after this long; the answer is then flagged not ``optimal``.
-    reduce
-        Drop and merge cells before solving (see the module docstring). ``False`` hands the
-        textbook model (every cell, binary ``y``) to the solver, for the benchmark.
 
     Raises
     ------
@@ -136,20 +139,15 @@ def solve_mclp(matrix: csr_matrix, weights: npt.ArrayLike, k: int, *,
     began = time.perf_counter()
     a = csr_matrix(matrix, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
-    n = a.shape[1]
+    n, m = a.shape[1], a.shape[0]
     _check_k(k, n)
-    if reduce:
-        a_used, w_used = _reduce(a, w)
-    else:
-        a_used, w_used = a, w
-    m = a_used.shape[0]
     if m == 0:  # nothing to cover: any k candidates are optimal
-        return _selection("milp", a, w, range(k), time.perf_counter() - began, True)
-    cost = np.concatenate([np.zeros(n), -w_used])
+        return selection("milp", a, w, range(k), time.perf_counter() - began, True)
+    cost = np.concatenate([np.zeros(n), -w])
     pick_k = LinearConstraint(csr_matrix(np.concatenate([np.ones(n), np.zeros(m)])), k, k)
-    link = LinearConstraint(hstack([-a_used, identity(m, format="csr")], format="csr"),
+    link = LinearConstraint(hstack([-a, identity(m, format="csr")], format="csr"),
                             -np.inf, 0.0)
-    integrality = np.concatenate([np.ones(n), np.zeros(m) if reduce else np.ones(m)])
+    integrality = np.concatenate([np.ones(n), np.zeros(m)])
     options: dict[str, float] = {"mip_rel_gap": 0.0}
     if time_limit_s is not None:
         options["time_limit"] = float(time_limit_s)
@@ -158,24 +156,8 @@ def solve_mclp(matrix: csr_matrix, weights: npt.ArrayLike, k: int, *,
     if result.x is None:
         raise PlanningError(f"the post optimisation failed: {result.message}")
     chosen = np.flatnonzero(result.x[:n] > 0.5)[:k]
-    return _selection("milp", a, w, chosen.tolist(), time.perf_counter() - began,
+    return selection("milp", a, w, chosen.tolist(), time.perf_counter() - began,
                       bool(result.status == 0))
-
-
-def _reduce(a: csr_matrix, w: FloatArray) -> tuple[csr_matrix, FloatArray]:
-    """Drop cells without weight or cover, merge cells covered by the same candidates."""
-    keep = (w > 0) & (np.diff(a.indptr) > 0)
-    rows = np.flatnonzero(keep)
-    merged: dict[bytes, int] = {}
-    group = np.empty(rows.size, dtype=np.int64)
-    for position, row in enumerate(rows):
-        key = np.sort(a.indices[a.indptr[row]:a.indptr[row + 1]]).tobytes()
-        group[position] = merged.setdefault(key, len(merged))
-    weight = np.bincount(group, weights=w[rows], minlength=len(merged)) if rows.size \
-        else np.zeros(0)
-    first = np.full(len(merged), -1, dtype=np.int64)
-    first[group[::-1]] = rows[::-1]  # the first row of each group represents it
-    return csr_matrix(a[first]), np.asarray(weight, dtype=np.float64)
 
 
 def greedy_mclp(matrix: csr_matrix, weights: npt.ArrayLike, k: int) -> Selection:
@@ -195,7 +177,7 @@ def greedy_mclp(matrix: csr_matrix, weights: npt.ArrayLike, k: int) -> Selection
         best = int(np.argmax(gain))
         chosen.append(best)
         open_weight[a.indices[a.indptr[best]:a.indptr[best + 1]]] = 0.0
-    return _selection("greedy", csr_matrix(a), w, chosen, time.perf_counter() - began, False)
+    return selection("greedy", csr_matrix(a), w, chosen, time.perf_counter() - began, False)
 
 
 def candidate_sites(planner: CoveragePlanner, posts: Sequence[Post], weights: npt.ArrayLike,
@@ -325,7 +307,7 @@ def plan_posts(planner: CoveragePlanner, demand: ExpectedDemand, posts: Sequence
     matrix_seconds = time.perf_counter() - began
     exact = solve_mclp(matrix, weights, k, time_limit_s=time_limit_s)
     greedy = greedy_mclp(matrix, weights, k)
-    current = _selection("current", matrix, weights, range(len(posts)), 0.0, False)
+    current = selection("current", matrix, weights, range(len(posts)), 0.0, False)
 
     def hourly(selection: Selection) -> FloatArray:
         chosen = list(selection.chosen)
