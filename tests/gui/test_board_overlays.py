@@ -8,100 +8,34 @@ worker thread still running or a Qt warning.
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import shiboken6
-from PySide6 import QtCore, QtWidgets
-from PySide6.QtCore import QtMsgType
+from PySide6 import QtWidgets
 
-from heartops.app import load_demo, warm_up
+from heartops.app import load_demo
 from heartops.core.errors import HeartopsError
-from heartops.live import LiveSession
 from heartops.qt.main_window import WORKER_THREAD_PREFIX, MainWindow
 from heartops.qt.ports import ExportJob, ProgressCallback
 
 pytestmark = pytest.mark.usefixtures("demo_city")
 
 START = datetime(2025, 6, 3, 10, 0, tzinfo=ZoneInfo("America/New_York"))
-BENIGN_WARNINGS = ("This plugin does not support propagateSizeHints()",
-                   "This plugin does not support raise()",
-                   "This plugin does not support grabbing the keyboard")
-
-
-def _cpp_address(widget: QtWidgets.QWidget) -> int:
-    return int(shiboken6.getCppPointer(widget)[0])
-
-
-def _worker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(WORKER_THREAD_PREFIX)]
-
-
-@pytest.fixture
-def make_window(qtbot: Any, qtlog: Any) -> Iterator[Callable[..., MainWindow]]:
-    """Build 1280×800 board windows over seeded shifts; check nothing leaks on teardown."""
-    app = QtWidgets.QApplication.instance()
-    assert isinstance(app, QtWidgets.QApplication)
-    before = {_cpp_address(w) for w in app.topLevelWidgets()}
-    windows: list[MainWindow] = []
-    sessions: list[LiveSession] = []
-    data = load_demo()
-
-    def make(**overrides: Any) -> MainWindow:
-        session = LiveSession.demo(seed=1, start=START, speed=60.0)
-        sessions.append(session)
-        warm_up(session, 20)
-        options: dict[str, Any] = {
-            "network": session.engine.network, "engine": session.engine,
-            "beats": data.beats, "districts": data.districts, "posts": data.posts,
-            "city_name": "Demo city", "session": session, "commands": session,
-            "reason_provider": lambda _request: "test", "start_live": False,
-        }
-        options.update(overrides)
-        window = MainWindow(**options)
-        window.resize(1280, 800)
-        window.show()
-        qtbot.waitExposed(window)
-        windows.append(window)
-        return window
-
-    yield make
-
-    while windows:
-        window = windows.pop()
-        if shiboken6.isValid(window):
-            window.close()
-            assert not _worker_threads()
-            window.deleteLater()
-        del window
-    for session in sessions:
-        session.close()
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
-    gc.collect()
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
-    leaked = [w for w in app.topLevelWidgets() if _cpp_address(w) not in before]
-    assert not leaked, f"top-level widgets left after close: {leaked}"
-    problems = [r.message for r in qtlog.records
-                if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg,
-                              QtMsgType.QtFatalMsg)
-                and r.message.strip() not in BENIGN_WARNINGS]
-    assert not problems, f"Qt warnings: {problems}"
 
 
 # -- legend ------------------------------------------------------------------------------------
 
 
 def test_the_legend_covers_under_15_percent_of_the_map_at_1280x800(
-    qtbot: Any, make_window: Callable[..., MainWindow],
+    qtbot: Any, demo_window: Callable[..., MainWindow],
 ) -> None:
-    window = make_window()
+    window = demo_window()
     view = window.map_view
     viewport = view.view_box.sceneBoundingRect()
 
@@ -121,9 +55,9 @@ def test_the_legend_covers_under_15_percent_of_the_map_at_1280x800(
 
 
 def test_drive_time_areas_are_drawn_from_the_selected_unit(
-    qtbot: Any, make_window: Callable[..., MainWindow],
+    qtbot: Any, demo_window: Callable[..., MainWindow],
 ) -> None:
-    window = make_window()
+    window = demo_window()
     board = window.board
     assert board is not None
     assert window.show_unit_areas() is None  # nothing selected: says so, asks nothing
@@ -175,10 +109,10 @@ def _job(tmp_path: Path) -> ExportJob:
 
 
 def test_an_export_runs_off_the_ui_thread_with_progress_to_100_and_a_summary(
-    qtbot: Any, make_window: Callable[..., MainWindow], tmp_path: Path,
+    qtbot: Any, demo_window: Callable[..., MainWindow], tmp_path: Path,
 ) -> None:
     port = FakeExports()
-    window = make_window(exports=port, ask_export=lambda _parent: _job(tmp_path))
+    window = demo_window(exports=port, ask_export=lambda _parent: _job(tmp_path))
     exporter = window.exporter
     assert exporter is not None and window.export_action.isEnabled()
 
@@ -198,9 +132,9 @@ def test_an_export_runs_off_the_ui_thread_with_progress_to_100_and_a_summary(
 
 
 def test_a_failing_export_shows_its_reason_and_leaves_no_file(
-    qtbot: Any, make_window: Callable[..., MainWindow], tmp_path: Path,
+    qtbot: Any, demo_window: Callable[..., MainWindow], tmp_path: Path,
 ) -> None:
-    window = make_window(exports=FakeExports(fail="cannot write out.gpkg: disk full"),
+    window = demo_window(exports=FakeExports(fail="cannot write out.gpkg: disk full"),
                          ask_export=lambda _parent: _job(tmp_path))
     exporter = window.exporter
     assert exporter is not None
@@ -218,9 +152,9 @@ def test_a_failing_export_shows_its_reason_and_leaves_no_file(
 
 
 def test_cancelling_an_export_stops_it_and_writes_nothing(
-    qtbot: Any, make_window: Callable[..., MainWindow], tmp_path: Path,
+    qtbot: Any, demo_window: Callable[..., MainWindow], tmp_path: Path,
 ) -> None:
-    window = make_window(exports=FakeExports(step_s=0.2),
+    window = demo_window(exports=FakeExports(step_s=0.2),
                          ask_export=lambda _parent: _job(tmp_path))
     exporter = window.exporter
     assert exporter is not None
@@ -239,11 +173,11 @@ def test_cancelling_an_export_stops_it_and_writes_nothing(
 
 
 def test_the_export_dialog_refuses_staff_locations_in_a_public_export(
-    qtbot: Any, make_window: Callable[..., MainWindow], tmp_path: Path,
+    qtbot: Any, demo_window: Callable[..., MainWindow], tmp_path: Path,
 ) -> None:
     from heartops.qt.export_dialog import ExportDialog
 
-    window = make_window(exports=FakeExports())
+    window = demo_window(exports=FakeExports())
     dialog = ExportDialog(window, default_dir=tmp_path)
     job = ExportJob(kinds=("units",), format="csv", profile="public", out=tmp_path / "x")
     dialog.set_job(job)
@@ -271,13 +205,13 @@ class FakeFigures:
 
 
 def test_beats_are_coloured_by_the_ports_figures_and_turn_off_cleanly(
-    qtbot: Any, make_window: Callable[..., MainWindow],
+    qtbot: Any, demo_window: Callable[..., MainWindow],
 ) -> None:
     data = load_demo()
     zones = [str(z) for z in data.beats["zone_id"]]
     figures = {zone: float(i) for i, zone in enumerate(zones)}
     port = FakeFigures(figures)
-    window = make_window(zone_metrics=port)
+    window = demo_window(zone_metrics=port)
     view = window.map_view
     beat_pen = view.beat_item.opts["pen"].color().name(QtGui_HexArgb())
     assert set(window.choropleth_actions) >= {"", "calls", "to_scene_median", "transport_pct"}

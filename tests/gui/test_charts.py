@@ -8,7 +8,6 @@ worker thread still running.
 
 from __future__ import annotations
 
-import gc
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -19,9 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import shiboken6
-from PySide6 import QtCore, QtGui, QtWidgets
-from PySide6.QtCore import QtMsgType
+from gui_helpers import close_windows
+from PySide6 import QtGui, QtWidgets
 
 from heartops.analysis.charts_data import (
     ChartChoices,
@@ -36,7 +34,6 @@ from heartops.history import simulate_history
 from heartops.qt.charts import CHART_THREAD_PREFIX, ChartsWidget, ExportFormat
 from heartops.store import open_store
 
-BENIGN_WARNINGS = ("This plugin does not support propagateSizeHints()",)
 START = datetime(2025, 6, 2, 4, tzinfo=UTC)  # Monday 00:00 in Durham
 
 
@@ -90,19 +87,9 @@ class FakePort(FrameChartData):
         return super().series(filters)
 
 
-def _chart_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(CHART_THREAD_PREFIX)]
-
-
-def _cpp(widget: QtWidgets.QWidget) -> int:
-    return int(shiboken6.getCppPointer(widget)[0])
-
 
 @pytest.fixture
-def make_charts(qtbot: Any, qtlog: Any) -> Iterator[Callable[..., ChartsWidget]]:
-    app = QtWidgets.QApplication.instance()
-    assert isinstance(app, QtWidgets.QApplication)
-    before = {_cpp(w) for w in app.topLevelWidgets()}
+def make_charts(clean_qt: None, qtbot: Any) -> Iterator[Callable[..., ChartsWidget]]:
     widgets: list[ChartsWidget] = []
 
     def make(port: FakePort, **options: Any) -> ChartsWidget:
@@ -115,22 +102,7 @@ def make_charts(qtbot: Any, qtlog: Any) -> Iterator[Callable[..., ChartsWidget]]
         return widget
 
     yield make
-    while widgets:
-        widget = widgets.pop()
-        widget.close()
-        assert not _chart_threads(), "the charts worker outlived close()"
-        widget.deleteLater()
-        del widget
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
-    gc.collect()
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
-    leaked = [w for w in app.topLevelWidgets() if _cpp(w) not in before]
-    assert not leaked, f"top-level widgets left after close: {leaked}"
-    problems = [r.message for r in qtlog.records
-                if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg,
-                              QtMsgType.QtFatalMsg)
-                and r.message.strip() not in BENIGN_WARNINGS]
-    assert not problems, f"Qt warnings: {problems}"
+    close_windows(widgets)
 
 
 def _apply(qtbot: Any, widget: ChartsWidget, filters: ChartFilters) -> ChartSeries:

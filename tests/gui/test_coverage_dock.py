@@ -9,23 +9,19 @@ warning.
 
 from __future__ import annotations
 
-import gc
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-import shiboken6
-from PySide6 import QtCore, QtWidgets
-from PySide6.QtCore import QtMsgType
 
 from heartops.analysis.coverage import CoveragePlanner
 from heartops.analysis.demand_grid import HexGrid, calls_to_frame, expected_demand
 from heartops.analysis.live_coverage import LiveCoverage, UnitPosition
-from heartops.app import LiveCoverageAdapter, load_demo, warm_up
+from heartops.app import LiveCoverageAdapter
 from heartops.core.geo import GeoPoint
 from heartops.feeds.simulator import HistoryCollector, Simulator, default_roster, load_profile
 from heartops.live import LiveSession
@@ -47,68 +43,6 @@ from heartops.routing.posts import load_posts
 
 START = datetime(2025, 6, 3, 10, 0, tzinfo=ZoneInfo("America/New_York"))
 HISTORY_START = datetime(2025, 5, 19, 5, tzinfo=UTC)
-BENIGN_WARNINGS = ("This plugin does not support propagateSizeHints()",
-                   "This plugin does not support raise()",
-                   "This plugin does not support grabbing the keyboard")
-
-
-def _cpp_address(widget: QtWidgets.QWidget) -> int:
-    return int(shiboken6.getCppPointer(widget)[0])
-
-
-def _worker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(WORKER_THREAD_PREFIX)]
-
-
-@pytest.fixture
-def make_window(qtbot: Any, qtlog: Any, demo_city: None) -> Iterator[Callable[..., MainWindow]]:
-    """Build 1280×800 board windows with calls waiting; check nothing leaks on teardown."""
-    app = QtWidgets.QApplication.instance()
-    assert isinstance(app, QtWidgets.QApplication)
-    before = {_cpp_address(w) for w in app.topLevelWidgets()}
-    windows: list[MainWindow] = []
-    sessions: list[LiveSession] = []
-    data = load_demo()
-
-    def make(**overrides: Any) -> MainWindow:
-        session = LiveSession.demo(seed=1, start=START, speed=60.0, auto_dispatch_after=None)
-        sessions.append(session)
-        warm_up(session, 20)
-        options: dict[str, Any] = {
-            "network": session.engine.network, "engine": session.engine,
-            "beats": data.beats, "districts": data.districts, "posts": data.posts,
-            "city_name": "Demo city", "session": session, "commands": session,
-            "reason_provider": lambda _request: "test", "start_live": False,
-        }
-        options.update(overrides)
-        window = MainWindow(**options)
-        window.resize(1280, 800)
-        window.show()
-        qtbot.waitExposed(window)
-        windows.append(window)
-        return window
-
-    yield make
-
-    while windows:
-        window = windows.pop()
-        if shiboken6.isValid(window):
-            window.close()
-            assert not _worker_threads()
-            window.deleteLater()
-        del window
-    for session in sessions:
-        session.close()
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
-    gc.collect()
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
-    leaked = [w for w in app.topLevelWidgets() if _cpp_address(w) not in before]
-    assert not leaked, f"top-level widgets left after close: {leaked}"
-    problems = [r.message for r in qtlog.records
-                if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg,
-                              QtMsgType.QtFatalMsg)
-                and r.message.strip() not in BENIGN_WARNINGS]
-    assert not problems, f"Qt warnings: {problems}"
 
 
 @pytest.fixture(scope="module")
@@ -205,10 +139,10 @@ def _wait_reading(qtbot: Any, window: MainWindow) -> CoverageReading:
 
 
 def test_the_dock_shows_the_ports_shares_targets_and_move_up(
-    qtbot: Any, make_window: Callable[..., MainWindow],
+    qtbot: Any, demo_window: Callable[..., MainWindow],
 ) -> None:
     port = FakeCoverage(share12=0.5, target12=0.8)
-    window = make_window(coverage=port)
+    window = demo_window(coverage=port)
     dock = window.coverage
     assert dock is not None and "coverage" in window.docks
     reading = _wait_reading(qtbot, window)
@@ -236,9 +170,9 @@ def test_the_dock_shows_the_ports_shares_targets_and_move_up(
 
 
 def test_no_move_up_when_coverage_meets_the_target(
-    qtbot: Any, make_window: Callable[..., MainWindow],
+    qtbot: Any, demo_window: Callable[..., MainWindow],
 ) -> None:
-    window = make_window(coverage=FakeCoverage(share12=0.85, target12=0.8))
+    window = demo_window(coverage=FakeCoverage(share12=0.85, target12=0.8))
     reading = _wait_reading(qtbot, window)
     dock = window.coverage
     assert dock is not None
@@ -247,10 +181,10 @@ def test_no_move_up_when_coverage_meets_the_target(
 
 
 def test_the_dock_matches_the_real_service_on_the_demo_city(
-    qtbot: Any, make_window: Callable[..., MainWindow], service: LiveCoverage,
+    qtbot: Any, demo_window: Callable[..., MainWindow], service: LiveCoverage,
 ) -> None:
     # A target of 100 %: the free teams never cover the whole city, so a move-up is due.
-    window = make_window(coverage=_adapter(service, target_share=1.0))
+    window = demo_window(coverage=_adapter(service, target_share=1.0))
     dock = window.coverage
     assert dock is not None
     reading = _wait_reading(qtbot, window)
@@ -272,9 +206,9 @@ def test_the_dock_matches_the_real_service_on_the_demo_city(
 
 
 def test_plan_posts_runs_on_the_worker_and_exact_beats_greedy(
-    qtbot: Any, make_window: Callable[..., MainWindow], service: LiveCoverage,
+    qtbot: Any, demo_window: Callable[..., MainWindow], service: LiveCoverage,
 ) -> None:
-    window = make_window(coverage=_adapter(service))
+    window = demo_window(coverage=_adapter(service))
     dock = window.coverage
     assert dock is not None
     _wait_reading(qtbot, window)
@@ -294,9 +228,9 @@ def test_plan_posts_runs_on_the_worker_and_exact_beats_greedy(
 
 
 def test_a_newer_plan_drops_the_older_answer(
-    qtbot: Any, make_window: Callable[..., MainWindow],
+    qtbot: Any, demo_window: Callable[..., MainWindow],
 ) -> None:
-    window = make_window(coverage=FakeCoverage())
+    window = demo_window(coverage=FakeCoverage())
     dock = window.coverage
     assert dock is not None
     _wait_reading(qtbot, window)
@@ -311,10 +245,10 @@ def test_a_newer_plan_drops_the_older_answer(
 
 
 def test_coverage_cells_toggle_from_the_view_menu(
-    qtbot: Any, make_window: Callable[..., MainWindow],
+    qtbot: Any, demo_window: Callable[..., MainWindow],
 ) -> None:
     port = FakeCoverage()
-    window = make_window(coverage=port)
+    window = demo_window(coverage=port)
     reading = _wait_reading(qtbot, window)
     view = window.map_view
     assert view.coverage_cell_count == port.lat.size
@@ -359,10 +293,10 @@ def _select_in_person_call(qtbot: Any, window: MainWindow) -> list[str]:
 
 
 def test_cover_column_shows_the_ports_costs_and_a_dash_for_phone_units(
-    qtbot: Any, make_window: Callable[..., MainWindow],
+    qtbot: Any, demo_window: Callable[..., MainWindow],
 ) -> None:
     port = FakeCoverage()
-    window = make_window(coverage=port)
+    window = demo_window(coverage=port)
     _wait_reading(qtbot, window)
     board = window.board
     assert board is not None
@@ -381,9 +315,9 @@ def test_cover_column_shows_the_ports_costs_and_a_dash_for_phone_units(
 
 
 def test_cover_column_equals_the_services_coverage_costs(
-    qtbot: Any, make_window: Callable[..., MainWindow], service: LiveCoverage,
+    qtbot: Any, demo_window: Callable[..., MainWindow], service: LiveCoverage,
 ) -> None:
-    window = make_window(coverage=_adapter(service))
+    window = demo_window(coverage=_adapter(service))
     reading = _wait_reading(qtbot, window)
     board, session = window.board, window.session
     assert board is not None and session is not None
@@ -408,9 +342,9 @@ def test_cover_column_equals_the_services_coverage_costs(
 
 
 def test_without_a_coverage_port_the_cover_column_and_dock_stay_out(
-    qtbot: Any, make_window: Callable[..., MainWindow],
+    qtbot: Any, demo_window: Callable[..., MainWindow],
 ) -> None:
-    window = make_window()
+    window = demo_window()
     board = window.board
     assert board is not None and window.coverage is None and "coverage" not in window.docks
     column = board.recommendation.ranked_model.column_of(COVER_TITLE)

@@ -9,8 +9,6 @@ window, a worker thread still running, a board timer still ticking or a Qt warni
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import shiboken6
+from gui_helpers import close_windows
 from PySide6 import QtCore, QtWidgets
-from PySide6.QtCore import QtMsgType
 from PySide6.QtTest import QTest
 
 from heartops.app import warm_up
@@ -29,7 +27,7 @@ from heartops.core.board import AlertKind, TimerLevel, alert_key
 from heartops.core.calls import new_call
 from heartops.core.geo import GeoPoint
 from heartops.live import LiveSession, SharedDesk
-from heartops.qt.main_window import WORKER_THREAD_PREFIX, MainWindow
+from heartops.qt.main_window import MainWindow
 from heartops.qt.panels import BoardController, OverrideRequest
 from heartops.qt.panels.models import UNIT_MIME
 from heartops.qt.panels.style import short_call_id
@@ -38,12 +36,6 @@ from heartops.store import open_store
 pytestmark = pytest.mark.usefixtures("demo_city")
 
 START = datetime(2025, 6, 3, 10, 0, tzinfo=ZoneInfo("America/New_York"))
-# The offscreen platform says these when a window is shown, a dock raised or the command
-# line's completion list pops up; they are about the platform plugin, not about heartops.
-BENIGN_WARNINGS = ("This plugin does not support propagateSizeHints()",
-                   "This plugin does not support raise()",
-                   "This plugin does not support grabbing the keyboard")
-
 
 # -- fixtures --------------------------------------------------------------------------------
 
@@ -86,21 +78,12 @@ def reasons() -> Reasons:
     return Reasons()
 
 
-def _cpp_address(widget: QtWidgets.QWidget) -> int:
-    return int(shiboken6.getCppPointer(widget)[0])
-
-
-def _worker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(WORKER_THREAD_PREFIX)]
 
 
 @pytest.fixture
-def make_board(qtbot: Any, qtlog: Any, tmp_path: Path, reasons: Reasons,
+def make_board(clean_qt: None, qtbot: Any, tmp_path: Path, reasons: Reasons,
                ) -> Iterator[Callable[..., MainWindow]]:
-    """Build shown board windows; on teardown close them and check nothing leaked."""
-    app = QtWidgets.QApplication.instance()
-    assert isinstance(app, QtWidgets.QApplication)
-    before = {_cpp_address(w) for w in app.topLevelWidgets()}
+    """Build shown board windows; on teardown close them and check nothing still runs."""
     windows: list[MainWindow] = []
     timers: list[QtCore.QTimer] = []
 
@@ -125,25 +108,8 @@ def make_board(qtbot: Any, qtlog: Any, tmp_path: Path, reasons: Reasons,
 
     yield make
 
-    while windows:
-        window = windows.pop()
-        if shiboken6.isValid(window):
-            window.close()
-            assert window.board is not None and not window.board.running
-            assert not _worker_threads()
-            window.deleteLater()
-        del window
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
-    gc.collect()
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
-    leaked = [w for w in app.topLevelWidgets() if _cpp_address(w) not in before]
-    assert not leaked, f"top-level widgets left after close: {leaked}"
+    close_windows(windows)
     assert not any(shiboken6.isValid(t) and t.isActive() for t in timers), "a timer outlived"
-    problems = [r.message for r in qtlog.records
-                if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg,
-                              QtMsgType.QtFatalMsg)
-                and r.message.strip() not in BENIGN_WARNINGS]
-    assert not problems, f"Qt warnings: {problems}"
 
 
 OpenBoard = Callable[..., tuple[LiveSession, MainWindow, BoardController]]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gc
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,13 +16,12 @@ from typing import Any
 
 import pytest
 import shapely
-import shiboken6
-from PySide6 import QtCore, QtWidgets
-from PySide6.QtCore import QtMsgType
+from gui_helpers import close_windows
+from PySide6 import QtCore
 from PySide6.QtTest import QTest
 
 from heartops.core.geo import GeoPoint
-from heartops.qt.main_window import WORKER_THREAD_PREFIX, MainWindow
+from heartops.qt.main_window import MainWindow
 from heartops.qt.map_view import short_post_name
 from heartops.qt.theme import DARK_MAP, LIGHT_MAP, Theme
 from heartops.routing.build import add_travel_times, compile_network, load_graph
@@ -47,7 +45,6 @@ DOWNTOWN = GeoPoint(36.0030, -78.9030)
 
 # The offscreen platform says this whenever a window is shown; it is about the platform
 # plugin, not about heartops, so it is the one warning tolerated.
-BENIGN_WARNINGS = ("This plugin does not support propagateSizeHints()",)
 
 
 @pytest.fixture(scope="module")
@@ -77,19 +74,13 @@ def districts() -> Any:
     return load_zone_layer("districts")
 
 
-def _cpp_address(widget: QtWidgets.QWidget) -> int:
-    return int(shiboken6.getCppPointer(widget)[0])
-
 
 @pytest.fixture
 def make_window(
-    qtbot: Any, qtlog: Any, tmp_path: Path, durham_network: RoadNetwork,
+    clean_qt: None, qtbot: Any, tmp_path: Path, durham_network: RoadNetwork,
     durham_engine: TravelTimeEngine, beats: Any, districts: Any,
 ) -> Iterator[Callable[..., MainWindow]]:
     """Build main windows; on teardown close and delete them and check nothing leaked."""
-    app = QtWidgets.QApplication.instance()
-    assert isinstance(app, QtWidgets.QApplication)
-    before = {_cpp_address(w) for w in app.topLevelWidgets()}
     windows: list[MainWindow] = []
     settings_path = tmp_path / "settings.ini"
 
@@ -108,30 +99,11 @@ def make_window(
 
     yield make
 
-    while windows:
-        window = windows.pop()
-        if shiboken6.isValid(window):
-            window.close()
-            assert not _worker_threads()
-            window.deleteLater()
-        del window  # the Python wrappers too, so pyqtgraph's Python-owned objects go
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
-    gc.collect()
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    close_windows(windows)
     pool = QtCore.QThreadPool.globalInstance()
     assert pool.waitForDone(5000)
     assert pool.activeThreadCount() == 0
-    leaked = [w for w in app.topLevelWidgets() if _cpp_address(w) not in before]
-    assert not leaked, f"top-level widgets left after close: {leaked}"
-    problems = [r.message for r in qtlog.records
-                if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg,
-                              QtMsgType.QtFatalMsg)
-                and r.message.strip() not in BENIGN_WARNINGS]
-    assert not problems, f"Qt warnings: {problems}"
 
-
-def _worker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(WORKER_THREAD_PREFIX)]
 
 
 def _expected_segments(network: RoadNetwork) -> Counter[int]:
