@@ -6,14 +6,17 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 
 from heartops.store import open_store
+
+if TYPE_CHECKING:
+    from heartops.analysis.live_coverage import LiveCoverage
 
 # Before any QApplication exists (STACK.md: headless Qt).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -189,3 +192,42 @@ def simulated_year(demo_city_dirs: tuple[Path, Path]) -> YearRun:
         sim.run_until(start + timedelta(days=365))
         seconds = time.perf_counter() - began
     return YearRun(history=sink, roster=roster, start=start, seconds=seconds)
+
+
+# -- the live coverage service (tests/analysis and tests/gui share one) ---------------------------
+
+COVERAGE_HISTORY_START = datetime(2025, 6, 2, 5, tzinfo=UTC)  # a Monday, 01:00 in Durham
+
+
+@pytest.fixture(scope="session")
+def live_coverage(demo_city_dirs: tuple[Path, Path]) -> LiveCoverage:
+    """The live coverage service over a simulated week of the demo city (built once)."""
+    from heartops.analysis.coverage import CoveragePlanner
+    from heartops.analysis.demand_grid import HexGrid, calls_to_frame, expected_demand
+    from heartops.analysis.live_coverage import LiveCoverage
+    from heartops.feeds.simulator import (
+        HistoryCollector,
+        Simulator,
+        default_roster,
+        load_profile,
+    )
+    from heartops.routing.engine import TravelTimeEngine
+    from heartops.routing.network import load_network
+    from heartops.routing.posts import load_posts
+
+    cache, data = demo_city_dirs
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HEARTOPS_CACHE_DIR", str(cache))
+        patch.setenv("HEARTOPS_DATA_DIR", str(data))
+        engine = TravelTimeEngine(load_network("demo"))
+        posts = load_posts("demo")
+        profile = load_profile()
+        sink = HistoryCollector()
+        end = COVERAGE_HISTORY_START + timedelta(days=7)
+        Simulator(engine, default_roster(posts, profile), profile, 3, COVERAGE_HISTORY_START,
+                  sink=sink).run_until(end)
+    planner = CoveragePlanner(engine, HexGrid.over(engine.network))
+    demand = expected_demand(calls_to_frame(sink.received), engine, planner.grid,
+                             start=COVERAGE_HISTORY_START, end=end)
+    return LiveCoverage(planner, demand, posts)
+

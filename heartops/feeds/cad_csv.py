@@ -114,7 +114,6 @@ with grouping: 19 µs), plus the core's ``Call`` construction.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import logging
 import math
@@ -122,7 +121,6 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -150,6 +148,7 @@ from heartops.core.localtime import (
     zone,
 )
 from heartops.core.progress import Progress, no_progress
+from heartops.gc_pause import gc_paused
 
 __all__ = [
     "CsvCallReader",
@@ -788,7 +787,7 @@ def read_calls(csv_path: str | Path, mapping: CsvMapping | str | Path, *,
         from the header (all of them are listed).
     """
     with CsvCallReader(csv_path, mapping, progress=progress, tables=tables) as reader, \
-            _gc_paused():
+            gc_paused():
         calls = list(reader)
     result = reader.result(calls)
     log.info("%s", summary_lines(result, examples=0)[0])
@@ -896,21 +895,6 @@ class CsvCallReader:
         self.close()
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a file is read.
-
-    An import creates millions of long-lived objects and no reference cycles; the collector
-    would re-scan the growing set of calls over and over (measured: a quarter of the import
-    time). Reference counting still frees everything as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _read_header(reader: Iterator[list[str]], path: Path) -> list[str]:

@@ -14,10 +14,8 @@ values are converted here, once, to exactly what the column types would bind (UT
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -55,22 +53,6 @@ from heartops.store.tx import WriteTx
 _T = TypeVar("_T")
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a bulk import.
-
-    An import allocates millions of short-lived objects and creates hardly any reference
-    cycles, but every allocation burst makes the collector re-scan the process's long-lived
-    objects (measured: a fifth of the time of a CSV import). Reference counting
-    still frees everything as usual; cycles left by the batches are collected afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:

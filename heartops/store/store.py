@@ -55,6 +55,7 @@ from heartops.core.progress import Progress, no_progress
 from heartops.core.recommend import Assignment
 from heartops.core.safety import AlertLevel, SafetyEvent
 from heartops.core.units import Unit, UnitState, check_unit
+from heartops.gc_pause import gc_paused
 from heartops.store import bulk, queries
 from heartops.store.convert import (
     assignment_doc,
@@ -946,7 +947,7 @@ class Store:
         total = len(calls) if isinstance(calls, Sized) else None
         inserted = skipped = batches = 0
         first_index = 0
-        with bulk.gc_paused():
+        with gc_paused():
             for batch in bulk.chunks(calls, batch_size):
                 started = ensure_utc(self._clock.now(), what="store clock")
                 with self._write(desk, operator) as tx:

@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from heartops.analysis.coverage import CoveragePlanner, PlanningError
-from heartops.analysis.demand_grid import HexGrid, calls_to_frame, expected_demand
+from heartops.analysis.coverage import PlanningError
 from heartops.analysis.live_coverage import LiveCoverage, UnitPosition, hour_label
 from heartops.core.geo import GeoPoint
-from heartops.feeds.simulator import HistoryCollector, Simulator, default_roster, load_profile
-from heartops.routing.engine import TravelTimeEngine
-from heartops.routing.network import load_network
-from heartops.routing.posts import load_posts
 
 START = datetime(2025, 6, 2, 5, tzinfo=UTC)
 AT = datetime(2025, 6, 10, 18, 20, tzinfo=UTC)  # Tuesday 14:20 in Durham
 
 
-@pytest.fixture(scope="module")
-def service(demo_city_dirs: tuple, tmp_path_factory: pytest.TempPathFactory) -> LiveCoverage:
-    cache, data = demo_city_dirs
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HEARTOPS_CACHE_DIR", str(cache))
-        patch.setenv("HEARTOPS_DATA_DIR", str(data))
-        engine = TravelTimeEngine(load_network("demo"))
-        posts = load_posts("demo")
-        profile = load_profile()
-        sink = HistoryCollector()
-        end = START + timedelta(days=7)
-        Simulator(engine, default_roster(posts, profile), profile, 3, START,
-                  sink=sink).run_until(end)
-    planner = CoveragePlanner(engine, HexGrid.over(engine.network))
-    demand = expected_demand(calls_to_frame(sink.received), engine, planner.grid,
-                             start=START, end=end)
-    return LiveCoverage(planner, demand, posts)
+@pytest.fixture
+def service(live_coverage: LiveCoverage) -> LiveCoverage:
+    """The shared live coverage service over a simulated week of the demo city."""
+    return live_coverage
 
 
 def _units(service: LiveCoverage, posts: list[int]) -> list[UnitPosition]:

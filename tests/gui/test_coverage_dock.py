@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
-from heartops.analysis.coverage import CoveragePlanner
-from heartops.analysis.demand_grid import HexGrid, calls_to_frame, expected_demand
 from heartops.analysis.live_coverage import LiveCoverage, UnitPosition
 from heartops.app import LiveCoverageAdapter
 from heartops.core.geo import GeoPoint
-from heartops.feeds.simulator import HistoryCollector, Simulator, default_roster, load_profile
 from heartops.live import LiveSession
 from heartops.qt.coverage_snapshot import coverage_snapshot
 from heartops.qt.main_window import WORKER_THREAD_PREFIX, MainWindow
@@ -37,32 +34,16 @@ from heartops.qt.ports import (
     PlannedPost,
     PostsPlanResult,
 )
-from heartops.routing.engine import TravelTimeEngine
-from heartops.routing.network import load_network
 from heartops.routing.posts import load_posts
 
 START = datetime(2025, 6, 3, 10, 0, tzinfo=ZoneInfo("America/New_York"))
 HISTORY_START = datetime(2025, 5, 19, 5, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def service(demo_city_dirs: tuple) -> LiveCoverage:
-    """The real service over a simulated week of the demo city."""
-    cache, data = demo_city_dirs
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HEARTOPS_CACHE_DIR", str(cache))
-        patch.setenv("HEARTOPS_DATA_DIR", str(data))
-        engine = TravelTimeEngine(load_network("demo"))
-        posts = load_posts("demo")
-        profile = load_profile()
-        sink = HistoryCollector()
-        end = HISTORY_START + timedelta(days=7)
-        Simulator(engine, default_roster(posts, profile), profile, 4, HISTORY_START,
-                  sink=sink).run_until(end)
-    planner = CoveragePlanner(engine, HexGrid.over(engine.network))
-    demand = expected_demand(calls_to_frame(sink.received), engine, planner.grid,
-                             start=HISTORY_START, end=end)
-    return LiveCoverage(planner, demand, posts)
+@pytest.fixture
+def service(live_coverage: LiveCoverage) -> LiveCoverage:
+    """The shared live coverage service over a simulated week of the demo city."""
+    return live_coverage
 
 
 def _adapter(service: LiveCoverage, **options: Any) -> LiveCoverageAdapter:
