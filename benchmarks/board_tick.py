@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import random
 import statistics
@@ -61,6 +60,7 @@ from heartops.routing.posts import load_posts
 
 sys.path.insert(0, os.path.dirname(__file__))
 from map import NaiveLayers
+from map import main as map_main
 
 SIZE = (1280, 800)
 TICK_GOAL_MS = 10.0
@@ -291,20 +291,8 @@ def print_table(r: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark from the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--units", type=int, default=100)
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
-    results = run(args)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_table(results)
-    return 0
+    """Run the benchmark from the command line (options as ``./run bench map``)."""
+    return map_main(argv, run=run, print_table=print_table, doc=__doc__)
 
 
 if __name__ == "__main__":
