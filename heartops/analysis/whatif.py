@@ -145,8 +145,8 @@ def roster_coverage_by_hour(planner: CoveragePlanner, roster: Roster, demand: Ex
                             tables: CodeTables | None = None) -> FloatArray:
     """Return the covered share of each hour of week's demand by the teams on shift.
 
-    In-person teams on shift at mid-hour stand at their home posts; ``nan`` for hours
-    without expected demand.
+    Teams that drive to calls (:attr:`Program.covers_calls`), on shift at mid-hour, stand at
+    their home posts; ``nan`` for hours without expected demand.
     """
     tables = tables or default_tables()
     zone = tables.timezone
@@ -154,7 +154,7 @@ def roster_coverage_by_hour(planner: CoveragePlanner, roster: Roster, demand: Ex
     nodes = planner.snap([roster.posts[p] for p in post_ids]) if post_ids \
         else np.zeros(0, dtype=np.int64)
     node_of = dict(zip(post_ids, nodes.tolist(), strict=True))
-    drivers = [u for u in roster.units if tables.program(u.program).in_person]
+    drivers = [u for u in roster.units if tables.program(u.program).covers_calls]
     shares = np.full(HOURS_PER_WEEK, math.nan)
     cache: dict[tuple[int, ...], np.ndarray] = {}
     for hour in range(HOURS_PER_WEEK):

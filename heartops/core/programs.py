@@ -95,6 +95,11 @@ class Program:
     follow_up: timedelta | None = None
 
     @property
+    def covers_calls(self) -> bool:
+        """Whether its units count for coverage: sent to 911 calls, and driving to them."""
+        return self.dispatchable and self.in_person
+
+    @property
     def citywide(self) -> bool:
         """Whether the program serves the whole city (no zone restriction)."""
         return not self.service_zones

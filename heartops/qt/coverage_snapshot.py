@@ -27,7 +27,7 @@ def coverage_snapshot(board: Board, at: datetime, serial: int) -> CoverageSnapsh
     for unit_id in board.unit_ids:
         unit, state = board.unit(unit_id), board.state(unit_id)
         program = tables.program(unit.program)
-        if (state.position is None or not program.in_person or not program.dispatchable
+        if (state.position is None or not program.covers_calls
                 or not tables.status(state.status).assignable
                 or not on_shift(unit, at, tables.timezone)):
             continue
