@@ -568,6 +568,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.theme_actions[theme].setChecked(True)
         if self.coverage is not None:
             self.coverage.set_theme(theme)
+        if self.charts is not None:
+            self.charts.set_theme(theme)
         if self.board is not None:
             self.board.queue.model.set_priority_colours(palette.priority_fill)
             self.light_action.setChecked(theme == Theme.LIGHT)

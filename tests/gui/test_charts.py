@@ -308,3 +308,19 @@ def test_export_buttons_and_menu_ask_for_a_path(
     assert asked == [("heatmap", ExportFormat.PNG), ("weekly", ExportFormat.SVG),
                      ("weekly", ExportFormat.CSV)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["heatmap.png", "weekly.csv"]
+
+
+def test_a_theme_switch_redraws_the_charts_in_its_colours(
+    qtbot: Any, make_charts: Callable[..., ChartsWidget], sim_frame: pd.DataFrame,
+) -> None:
+    from heartops.qt.charts.style import chart_palette
+    from heartops.qt.theme import Theme
+
+    widget = make_charts(FakePort(sim_frame))
+    before = _bar_heights(widget, "CRT")
+    old_views = set(map(id, widget.charts.values()))
+    widget.set_theme(Theme.LIGHT)
+    assert not old_views & set(map(id, widget.charts.values()))  # rebuilt in the new colours
+    for view in widget.charts.values():
+        assert view.palette_ is chart_palette(Theme.LIGHT)
+    np.testing.assert_array_equal(_bar_heights(widget, "CRT"), before)  # same data

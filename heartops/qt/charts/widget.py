@@ -162,7 +162,14 @@ class ChartsWidget(QtWidgets.QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
         layout.addLayout(self._filter_bar())
-        grid = QtWidgets.QGridLayout()
+        self._charts_host = self._chart_grid()
+        layout.addWidget(self._charts_host, stretch=1)
+
+    def _chart_grid(self) -> QtWidgets.QWidget:
+        """Build the four charts in the current palette (a theme switch builds them again)."""
+        host = QtWidgets.QWidget()
+        grid = QtWidgets.QGridLayout(host)
+        grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(8)
         palette = self._palette
         views: list[ChartView] = [MetricsChart(palette), WeeklyChart(palette),
@@ -170,7 +177,21 @@ class ChartsWidget(QtWidgets.QWidget):
         self.charts: dict[str, ChartView] = {view.key: view for view in views}
         for index, view in enumerate(views):
             grid.addWidget(self._frame(view), index // 2, index % 2)
-        layout.addLayout(grid, stretch=1)
+        return host
+
+    def set_theme(self, theme: Theme) -> None:
+        """Draw the charts in ``theme``'s colours (the plots are rebuilt, the data kept)."""
+        if chart_palette(theme) is self._palette:
+            return
+        self._palette = chart_palette(theme)
+        old, self._charts_host = self._charts_host, self._chart_grid()
+        layout = self.layout()
+        assert layout is not None
+        layout.replaceWidget(old, self._charts_host)
+        old.deleteLater()
+        if self.series is not None:
+            for view in self.charts.values():
+                view.show_series(self.series)
 
     def _filter_bar(self) -> QtWidgets.QHBoxLayout:
         bar = QtWidgets.QHBoxLayout()
