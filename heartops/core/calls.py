@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from heartops.core.clock import ensure_utc
 from heartops.core.codes import CallStep, CodeTables, Priority, default_tables
@@ -106,12 +106,18 @@ class Call:
         if not self.call_id or self.call_id != self.call_id.strip():
             raise ValueError(f"call id must be non-empty without surrounding spaces: "
                              f"{self.call_id!r}")
-        received = ensure_utc(self.received_at, what=f"received time of call {self.call_id}")
+        # Calls are built a million at a time by imports: the checks below take the common
+        # case (UTC times, enum members, frozensets) without building messages or copies.
+        received = _utc(self.received_at, "received", self.call_id)
         object.__setattr__(self, "received_at", received)
-        object.__setattr__(self, "priority", Priority.parse(self.priority))
-        object.__setattr__(self, "flags", frozenset(self.flags))
-        object.__setattr__(self, "needs", frozenset(self.needs))
-        steps = tuple((CallStep(step), ensure_utc(at, what=f"{step} time of call {self.call_id}"))
+        if not isinstance(self.priority, Priority):
+            object.__setattr__(self, "priority", Priority.parse(self.priority))
+        if not isinstance(self.flags, frozenset):
+            object.__setattr__(self, "flags", frozenset(self.flags))
+        if not isinstance(self.needs, frozenset):
+            object.__setattr__(self, "needs", frozenset(self.needs))
+        steps = tuple((step if type(step) is CallStep else CallStep(step),
+                       _utc(at, step, self.call_id))
                       for step, at in self.steps) or ((CallStep.RECEIVED, received),)
         if steps[0] != (CallStep.RECEIVED, received):
             raise InvalidTransition(f"call {self.call_id}: the first step must be received at "
@@ -309,19 +315,23 @@ def _checked(call: Call, tables: CodeTables) -> Call:
     return call
 
 
+def _utc(when: datetime, what: object, call_id: str) -> datetime:
+    """Return ``when`` in UTC; the error names the step and the call (built only on error)."""
+    return when if when.tzinfo is UTC else ensure_utc(when, what=f"{what} time of call {call_id}")
+
+
 def _check_step(call_id: str, recorded: tuple[tuple[CallStep, datetime], ...],
                 step: CallStep, at: datetime) -> None:
     """Raise InvalidTransition unless ``step`` at ``at`` may follow ``recorded``."""
     last_step, last_at = recorded[-1]
-    who = f"call {call_id}"
     done = {s for s, _ in recorded}
     if step in done:
-        raise InvalidTransition(f"{who}: {step} is already recorded")
+        raise InvalidTransition(f"call {call_id}: {step} is already recorded")
     if step.order < last_step.order:
-        raise InvalidTransition(f"{who}: {step} cannot follow {last_step}")
+        raise InvalidTransition(f"call {call_id}: {step} cannot follow {last_step}")
     needed = PREREQUISITE.get(step)
     if needed is not None and needed not in done:
-        raise InvalidTransition(f"{who}: {step} needs {needed} first")
+        raise InvalidTransition(f"call {call_id}: {step} needs {needed} first")
     if at < last_at:
-        raise InvalidTransition(f"{who}: {step} at {at:%H:%M:%S}Z is earlier than {last_step} "
-                                f"at {last_at:%H:%M:%S}Z")
+        raise InvalidTransition(f"call {call_id}: {step} at {at:%H:%M:%S}Z is earlier than "
+                                f"{last_step} at {last_at:%H:%M:%S}Z")
