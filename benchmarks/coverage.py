@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
@@ -39,15 +38,8 @@ from heartops.analysis.posts_plan import Selection, greedy_mclp, selection, solv
 from heartops.routing.engine import TravelTimeEngine
 from heartops.routing.network import DEMO_NAME, RoadNetwork, load_network
 
-
-def timed(function: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """Return the median wall time of ``repeat`` runs and the last result."""
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+sys.path.insert(0, os.path.dirname(__file__))
+from routing import record, timed  # the routing benchmark's measuring helpers, shared
 
 
 def to_digraph(network: RoadNetwork) -> nx.DiGraph:
@@ -146,7 +138,7 @@ def run(network_name: str, *, posts: int = 40, candidates: int = 200, cells: int
     result.update(cells=grid.size, coverage_share=cover.share,
                   coverage_sampled_cells=int(sample.size),
                   coverage_agree=bool(np.array_equal(reach.any(axis=0), cover.covered[sample])))
-    _record(result, "coverage", naive_s * grid.size / sample.size, fast_s)
+    record(result, "coverage", naive_s * grid.size / sample.size, fast_s)
 
     # -- MCLP: 200 candidates x 2,000 cells -----------------------------------------------------
     big = grid_with_cells(network, cells)
@@ -163,7 +155,7 @@ def run(network_name: str, *, posts: int = 40, candidates: int = 200, cells: int
                   matrix_sampled_cells=int(sample.size),
                   matrix_agree=bool(np.array_equal(reach, dense[:, sample])),
                   matrix_nonzeros=int(reach_matrix.nnz))
-    _record(result, "matrix", naive_s * big.size / sample.size, fast_s)
+    record(result, "matrix", naive_s * big.size / sample.size, fast_s)
 
     matrix = csr_matrix(reach_matrix.T)
     naive_s, textbook = timed(lambda: textbook_mclp(matrix, weights, k,
@@ -174,15 +166,9 @@ def run(network_name: str, *, posts: int = 40, candidates: int = 200, cells: int
                   mclp_share_exact=exact.share, mclp_share_textbook=textbook.share,
                   mclp_share_greedy=greedy.share, greedy_s=greedy_s,
                   mclp_objective_diff=abs(exact.covered - textbook.covered))
-    _record(result, "solve", naive_s, fast_s)
+    record(result, "solve", naive_s, fast_s)
     result["mclp_total_heartops_s"] = result["matrix_heartops_s"] + fast_s
     return result
-
-
-def _record(result: dict[str, Any], what: str, naive_s: float, fast_s: float) -> None:
-    result[f"{what}_naive_s"] = naive_s
-    result[f"{what}_heartops_s"] = fast_s
-    result[f"{what}_ratio"] = naive_s / fast_s if fast_s > 0 else float("inf")
 
 
 def main(argv: list[str] | None = None) -> int:

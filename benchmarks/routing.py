@@ -128,7 +128,7 @@ def run(network_name: str, *, units: int, repeat: int, seed: int) -> dict[str, A
                                               repeat * 20)[0]
     recommend_diff = max(abs(etas[str(n)].seconds - t)
                          for n, t in zip(unit_nodes, naive_times, strict=True))
-    _record(result, "recommend", naive_s, fast_s)
+    record(result, "recommend", naive_s, fast_s)
 
     posts = [point(network, n) for n in post_nodes]
     naive_s, naive_best = timed(lambda: naive_cover(graph, post_nodes), 1)
@@ -137,18 +137,18 @@ def run(network_name: str, *, units: int, repeat: int, seed: int) -> dict[str, A
     cover_diff = float(np.abs(cover.seconds[covered] - naive_best[covered]).max())
     if not np.array_equal(covered, cover.covered):
         cover_diff = float("inf")
-    _record(result, "coverage", naive_s, fast_s)
+    record(result, "coverage", naive_s, fast_s)
 
     naive_s, _ = timed(lambda: [naive_isochrone(graph, n) for n in post_nodes], 1)
     fast_s, _ = timed(lambda: [engine.isochrone(p, ISOCHRONE_MINUTES) for p in posts], repeat)
-    _record(result, "isochrones", naive_s, fast_s)
+    record(result, "isochrones", naive_s, fast_s)
 
     lats = rng.uniform(network.node_lat.min(), network.node_lat.max(), 10_000)
     lons = rng.uniform(network.node_lon.min(), network.node_lon.max(), 10_000)
     naive_s, naive_nodes = timed(lambda: ox.distance.nearest_nodes(graph, lons, lats), repeat)
     fast_s, (fast_nodes, _) = timed(lambda: engine.snap_many(lats, lons), repeat)
     result["snap_agreement"] = float(np.mean(np.asarray(naive_nodes) == fast_nodes))
-    _record(result, "snap", naive_s, fast_s)
+    record(result, "snap", naive_s, fast_s)
 
     with tempfile.TemporaryDirectory() as tmp:
         graphml = Path(tmp) / "network.graphml"
@@ -156,14 +156,15 @@ def run(network_name: str, *, units: int, repeat: int, seed: int) -> dict[str, A
         naive_s, _ = timed(lambda: ox.load_graphml(graphml), 1)
     path = network_path(network_name)
     fast_s, _ = timed(lambda: TravelTimeEngine(RoadNetwork.load(path)), repeat)
-    _record(result, "load", naive_s, fast_s)
+    record(result, "load", naive_s, fast_s)
     result["load_cache_only_s"] = timed(lambda: RoadNetwork.load(path), repeat)[0]
 
     result["max_abs_diff_s"] = max(recommend_diff, cover_diff)
     return result
 
 
-def _record(result: dict[str, Any], what: str, naive_s: float, fast_s: float) -> None:
+def record(result: dict[str, Any], what: str, naive_s: float, fast_s: float) -> None:
+    """Store both ways' times of ``what`` and their ratio in ``result``."""
     result[f"{what}_naive_s"] = naive_s
     result[f"{what}_heartops_s"] = fast_s
     result[f"{what}_ratio"] = naive_s / fast_s if fast_s > 0 else float("inf")
